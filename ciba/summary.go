@@ -1,0 +1,73 @@
+package ciba
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"time"
+
+	"github.com/backchannel/backchannel/store"
+)
+
+// Summary is what the authentication device shows the user about one
+// request, and what the device's signed decision covers, so that what the
+// user saw is what was approved. It never contains the auth_req_id.
+type Summary struct {
+	RequestID      string   `json:"request_id"`
+	ClientID       string   `json:"client_id"`
+	ClientName     string   `json:"client_name"`
+	BindingMessage string   `json:"binding_message"`
+	Scopes         []string `json:"scopes"`
+	ACRValues      []string `json:"acr_values"`
+	ExpiresAt      int64    `json:"expires_at"` // Unix seconds
+}
+
+// NewSummary returns the summary of request r of client c.
+func NewSummary(r store.Request, c store.Client) Summary {
+	name := c.Name
+	if name == "" {
+		name = c.ID
+	}
+	return Summary{
+		RequestID:      r.ID,
+		ClientID:       c.ID,
+		ClientName:     name,
+		BindingMessage: r.Binding,
+		Scopes:         nonNil(r.Scopes),
+		ACRValues:      nonNil(r.ACRValues),
+		ExpiresAt:      r.ExpiresAt.Unix(),
+	}
+}
+
+// Canonical returns the canonical encoding of s that a decision signs:
+// JSON with the fields in declaration order, arrays never null, no
+// insignificant white space and no HTML escaping. Binding messages are
+// validated to printable text, so this equals JavaScript's JSON.stringify
+// of the same object and the web device can compute it too.
+func (s Summary) Canonical() []byte {
+	s.Scopes = nonNil(s.Scopes)
+	s.ACRValues = nonNil(s.ACRValues)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s) // a struct of strings and ints always encodes
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+// Digest returns the base64url (unpadded) SHA-256 of Canonical: the value
+// a device decision carries in its "summary" claim.
+func (s Summary) Digest() string {
+	h := sha256.Sum256(s.Canonical())
+	return base64.RawURLEncoding.EncodeToString(h[:])
+}
+
+// Expired reports whether r has expired at now.
+func Expired(r store.Request, now time.Time) bool { return !now.Before(r.ExpiresAt) }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

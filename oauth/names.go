@@ -1,0 +1,16 @@
+package oauth
+
+// Grant types, token types and client authentication methods.
+const (
+	GrantCIBA    = "urn:openid:params:grant-type:ciba"
+	GrantRefresh = "refresh_token"
+
+	AuthSecretBasic = "client_secret_basic"
+	AuthSecretPost  = "client_secret_post"
+	AuthSecretJWT   = "client_secret_jwt"
+	AuthPrivateKey  = "private_key_jwt"
+	AuthNone        = "none"
+
+	// ClientAssertionJWT is the client_assertion_type of RFC 7523 §2.2.
+	ClientAssertionJWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+)

@@ -1,0 +1,241 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+var (
+	// ErrNotFound is returned when a record does not exist.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict is returned on a duplicate key, including a replayed
+	// single-use value passed to UseOnce.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// DeliveryMode is a client's backchannel_token_delivery_mode (CIBA Core §4).
+type DeliveryMode string
+
+// The delivery modes of CIBA Core §5.
+const (
+	Poll DeliveryMode = "poll"
+	Ping DeliveryMode = "ping"
+	Push DeliveryMode = "push"
+)
+
+// Client is a registered relying party. Its metadata uses the names of
+// RFC 7591 and CIBA Core §4.
+type Client struct {
+	ID   string
+	Name string // client_name, shown to the user on the device
+	// SecretHash is SHA-256 of the client secret. Secrets are 256-bit
+	// random values, so a fast hash is enough and keeps authentication
+	// cheap. Empty for clients without a secret.
+	SecretHash []byte
+	// Secret holds the plain secret only for client_secret_jwt, where the
+	// secret is the HMAC key (RFC 7523 §2.2) and so cannot be hashed.
+	Secret string
+
+	GrantTypes                  []string
+	Scope                       string // space-separated scopes the client may request; empty means any supported
+	TokenEndpointAuthMethod     string
+	TokenEndpointAuthSigningAlg string
+	JWKS                        json.RawMessage // inline JWK Set, or nil
+	JWKSURI                     string
+	DeliveryMode                DeliveryMode
+	NotificationEndpoint        string // backchannel_client_notification_endpoint
+	RequestSigningAlg           string // backchannel_authentication_request_signing_alg
+	UserCodeParameter           bool   // backchannel_user_code_parameter
+	TLSClientAuthSubjectDN      string
+	IDTokenSignedResponseAlg    string
+	CreatedAt                   time.Time
+}
+
+// User is an end-user who can be named by a login hint.
+type User struct {
+	Subject           string // sub; unique
+	PreferredUsername string // unique when set
+	Email             string // unique when set
+	PhoneNumber       string // unique when set
+	// Claims holds the other OpenID claims (name, given_name, …) as a JSON
+	// object.
+	Claims json.RawMessage
+	// UserCodeHash is SHA-256 of the user's user_code (CIBA Core §7.1),
+	// or nil when the user has none.
+	UserCodeHash []byte
+	// UserCodeFailures counts consecutive wrong user codes; callers lock
+	// the code once it reaches their limit and reset it on success.
+	UserCodeFailures int
+	CreatedAt        time.Time
+}
+
+// State is a backchannel request's place in its life.
+type State string
+
+// The request states. Pending moves to Approved or Denied once; Approved
+// moves to Redeemed once. Expiry is not a state: a Pending or Approved
+// request past ExpiresAt is expired.
+const (
+	Pending  State = "pending"
+	Approved State = "approved"
+	Denied   State = "denied"
+	Redeemed State = "redeemed"
+)
+
+// Request is one backchannel authentication request (CIBA Core §7).
+type Request struct {
+	ID          string // the device-facing reference; safe to show
+	AuthReqHash []byte // SHA-256 of auth_req_id; the ID itself is never stored
+	ClientID    string
+	Subject     string
+	State       State
+	Scopes      []string
+	ACRValues   []string
+	Binding     string // binding_message, as the user is shown it
+	// NotificationTokenHash is SHA-256 of client_notification_token
+	// (ping and push modes).
+	NotificationTokenHash []byte
+	DeliveryMode          DeliveryMode
+	CreatedAt             time.Time
+	ExpiresAt             time.Time     // always UTC
+	Interval              time.Duration // minimum polling interval; grows on slow_down
+	NextPollAt            time.Time     // earliest allowed poll; earlier polls get slow_down
+
+	// Set by the decision.
+	DecidedAt time.Time
+	DeviceID  string   // the device that decided
+	ACR       string   // acr achieved at approval
+	AMR       []string // methods used at approval
+	// Decision is the device's signed decision (a compact JWS), kept as
+	// evidence of what the user approved or denied.
+	Decision string
+}
+
+// Token is an opaque access token or a refresh token, stored hashed.
+type Token struct {
+	Hash      []byte // SHA-256 of the token
+	Kind      TokenKind
+	ClientID  string
+	Subject   string
+	Scopes    []string
+	RequestID string // the backchannel request it came from
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+}
+
+// TokenKind says what a Token is.
+type TokenKind string
+
+// The token kinds.
+const (
+	AccessToken  TokenKind = "access_token"
+	RefreshToken TokenKind = "refresh_token"
+)
+
+// Effects are the records an UpdateRequest decision creates in the same
+// transaction as the request change, so that, for example, a redemption
+// and the tokens it issues are saved together or not at all.
+type Effects struct {
+	Tokens []Token
+}
+
+// Device is an enrolled authentication device of a user.
+type Device struct {
+	ID        string
+	Subject   string
+	Name      string
+	PublicKey json.RawMessage // the device's public JWK (P-256)
+	CreatedAt time.Time
+	RevokedAt time.Time // zero while the device is active
+}
+
+// Enrolment is a single-use code that lets a device enrol for a user.
+type Enrolment struct {
+	CodeHash  []byte // SHA-256 of the code
+	Subject   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// SigningKey is one of the server's signing keys.
+type SigningKey struct {
+	ID         string          // kid
+	Alg        string          // ES256, PS256, RS256 or EdDSA
+	PrivateJWK json.RawMessage // the private key as a JWK
+	CreatedAt  time.Time
+	// RetiredAt is when the key stopped signing; zero for the active key.
+	// A retired key stays published until every token it signed expired.
+	RetiredAt time.Time
+}
+
+// Store is implemented by every backend and checked by store/storetest.
+// Every method honours ctx. Times are returned in UTC.
+type Store interface {
+	// Clients.
+	CreateClient(ctx context.Context, c Client) error // ErrConflict if the ID exists
+	Client(ctx context.Context, id string) (Client, error)
+	Clients(ctx context.Context) ([]Client, error) // ordered by ID
+	DeleteClient(ctx context.Context, id string) error
+
+	// Users. CreateUser returns ErrConflict when the subject, or a set
+	// preferred_username, email or phone_number, is already taken.
+	CreateUser(ctx context.Context, u User) error
+	User(ctx context.Context, sub string) (User, error)
+	// UserByHint returns the user whose subject, preferred_username,
+	// email or phone_number equals hint exactly.
+	UserByHint(ctx context.Context, hint string) (User, error)
+	Users(ctx context.Context) ([]User, error) // ordered by subject
+	DeleteUser(ctx context.Context, sub string) error
+	// UpdateUser loads user sub, calls change with it and saves the
+	// result atomically. If change returns an error, nothing is saved
+	// and that error is returned.
+	UpdateUser(ctx context.Context, sub string, change func(*User) error) (User, error)
+
+	// Requests.
+	CreateRequest(ctx context.Context, r Request) error
+	Request(ctx context.Context, id string) (Request, error)
+	RequestByAuthReqHash(ctx context.Context, h []byte) (Request, error)
+	// PendingRequests lists the user's pending requests that expire after
+	// now, oldest first.
+	PendingRequests(ctx context.Context, sub string, now time.Time) ([]Request, error)
+	// UpdateRequest loads request id and calls decide with it. If decide
+	// returns nil, UpdateRequest saves the request and creates the effects
+	// in one transaction and returns the saved request. If decide returns
+	// an error, nothing is saved and UpdateRequest returns the request as
+	// decide left it together with that error. Concurrent updates of one
+	// request are serialized: each decide sees the previous one's result.
+	UpdateRequest(ctx context.Context, id string, decide func(*Request) (Effects, error)) (Request, error)
+
+	// Tokens.
+	Token(ctx context.Context, hash []byte) (Token, error)
+
+	// Devices.
+	CreateEnrolment(ctx context.Context, e Enrolment) error
+	// RedeemEnrolment consumes the enrolment code and creates the device
+	// in one transaction. It returns ErrNotFound if the code does not
+	// exist, was used or expired before now.
+	RedeemEnrolment(ctx context.Context, codeHash []byte, now time.Time, d Device) error
+	Device(ctx context.Context, id string) (Device, error)
+	Devices(ctx context.Context, sub string) ([]Device, error) // ordered by creation
+	RevokeDevice(ctx context.Context, id string, at time.Time) error
+
+	// Signing keys.
+	CreateSigningKey(ctx context.Context, k SigningKey) error
+	// SigningKeys returns every key, newest first.
+	SigningKeys(ctx context.Context) ([]SigningKey, error)
+	// RotateSigningKey retires the active key of k.Alg (if any) at
+	// k.CreatedAt and adds k as the active key of that alg, in one
+	// transaction. There is at most one active key per alg.
+	RotateSigningKey(ctx context.Context, k SigningKey) error
+
+	// UseOnce records a single-use value (a JWT's jti, say) until
+	// expiresAt. It returns ErrConflict if key is already recorded and
+	// has not expired.
+	UseOnce(ctx context.Context, key string, expiresAt time.Time) error
+
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}
