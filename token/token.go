@@ -1,0 +1,242 @@
+package token
+
+import (
+	"cmp"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/oauth"
+	"github.com/backchannel/backchannel/store"
+)
+
+// The default lifetimes of what Issue mints.
+const (
+	DefaultAccessTTL  = 10 * time.Minute
+	DefaultRefreshTTL = 30 * 24 * time.Hour
+	DefaultIDTokenTTL = 10 * time.Minute
+)
+
+// The claims CIBA Core §10.3.1 adds to an ID token delivered in push mode.
+const (
+	ClaimAuthReqID = "urn:openid:params:jwt:claim:auth_req_id"
+	ClaimRTHash    = "urn:openid:params:jwt:claim:rt_hash"
+)
+
+// ScopeOpenID is the scope that makes a request an OpenID Connect request
+// and so earns an ID token (OIDC Core §3.1.2.1).
+const ScopeOpenID = "openid"
+
+// tokenBytes is the entropy of an access or refresh token: 256 bits, so
+// tokens cannot be guessed and a plain SHA-256 can index them (RFC 6749
+// §10.10, RFC 6819 §5.1.4.2.2).
+const tokenBytes = 32
+
+// Issuer mints the tokens of a token response. Zero durations get the
+// defaults; Issuer and Keys are required.
+type Issuer struct {
+	// Issuer is the iss of ID tokens: the OP's issuer identifier.
+	Issuer string
+	// Keys signs ID tokens. Its MaxTokenLifetime must be at least
+	// IDTokenTTL.
+	Keys *keys.Set
+	// AccessTTL is the access token lifetime. Defaults to 10 minutes.
+	AccessTTL time.Duration
+	// RefreshTTL is the refresh token lifetime. Defaults to 30 days.
+	RefreshTTL time.Duration
+	// IDTokenTTL is the ID token lifetime. Defaults to 10 minutes.
+	IDTokenTTL time.Duration
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// Grant is what a token response is issued for: an approved backchannel
+// request being redeemed, or a refresh token being used.
+type Grant struct {
+	// Client is the client the tokens are for: its ID is the ID token's
+	// aud, its IDTokenSignedResponseAlg the ID token's alg (empty means
+	// Keys.DefaultAlg()), and a refresh token is issued only when its
+	// GrantTypes contain "refresh_token".
+	Client store.Client
+	// Subject is the sub of the user who approved.
+	Subject string
+	// Scopes are the granted scopes. An ID token is issued only when they
+	// contain "openid".
+	Scopes []string
+	// RequestID is the backchannel request the tokens come from.
+	RequestID string
+	// AuthTime is when the user authenticated on the device; zero omits
+	// auth_time.
+	AuthTime time.Time
+	// ACR is the acr achieved; empty omits it.
+	ACR string
+	// AMR are the authentication methods used; empty omits amr.
+	AMR []string
+	// Claims are the user claims released by scope, put in the ID token.
+	// They never override a registered or protocol claim (see Issue).
+	Claims map[string]any
+	// AuthReqID, set only for push mode delivery, is the auth_req_id the
+	// ID token must carry (CIBA Core §10.3.1); with it the ID token also
+	// carries rt_hash when a refresh token is issued.
+	AuthReqID string
+}
+
+// Response is the token endpoint's JSON success response (RFC 6749 §5.1,
+// OIDC Core §3.1.3.3); in push mode it is also the body of the
+// notification (CIBA Core §10.3.1).
+type Response struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"` // always "Bearer" (RFC 6750)
+	ExpiresIn    int64  `json:"expires_in"` // seconds
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// reservedClaims are the claims that Grant.Claims may never set: the ID
+// token claims of OIDC Core §2 and §3.1.3.6, the JWT claims of RFC 7519
+// §4.1, and the CIBA and confirmation claims, so that a user attribute
+// can never masquerade as protocol data.
+var reservedClaims = []string{
+	"iss", "sub", "aud", "exp", "iat", "nbf", "jti",
+	"auth_time", "nonce", "acr", "amr", "azp", "sid",
+	"at_hash", "c_hash", "s_hash", "cnf",
+	ClaimAuthReqID, ClaimRTHash,
+}
+
+// Issue mints the tokens of g at Now. The access token, and the refresh
+// token when the client may use one, are opaque random values of 256 bits
+// (base64url) returned in Response. The returned Effects describe them
+// hashed (store.Token with Hash = SHA-256): the caller saves them
+// atomically with the request's redemption, and nothing is stored before
+// it does. When g.Scopes contain "openid" the response also has an ID
+// token, signed with the client's id_token_signed_response_alg, which
+// carries iss, sub, aud, exp, iat, auth_time, acr, amr, at_hash, the
+// push-mode claims and then g.Claims.
+func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
+	switch {
+	case i.Issuer == "":
+		return Response{}, store.Effects{}, errors.New("token: Issuer has no issuer identifier")
+	case i.Keys == nil:
+		return Response{}, store.Effects{}, errors.New("token: Issuer has no keys")
+	case g.Client.ID == "":
+		return Response{}, store.Effects{}, errors.New("token: grant has no client")
+	case g.Subject == "":
+		return Response{}, store.Effects{}, errors.New("token: grant has no subject")
+	}
+	now := i.now().UTC()
+	accessTTL := cmp.Or(i.AccessTTL, DefaultAccessTTL)
+
+	access, err := randomToken()
+	if err != nil {
+		return Response{}, store.Effects{}, err
+	}
+	resp := Response{
+		AccessToken: access,
+		TokenType:   "Bearer",
+		ExpiresIn:   int64(accessTTL / time.Second),
+		Scope:       strings.Join(g.Scopes, " "),
+	}
+	eff := store.Effects{Tokens: []store.Token{
+		i.record(g, access, store.AccessToken, now, accessTTL),
+	}}
+	if slices.Contains(g.Client.GrantTypes, oauth.GrantRefresh) {
+		refresh, err := randomToken()
+		if err != nil {
+			return Response{}, store.Effects{}, err
+		}
+		resp.RefreshToken = refresh
+		eff.Tokens = append(eff.Tokens, i.record(g, refresh, store.RefreshToken, now, cmp.Or(i.RefreshTTL, DefaultRefreshTTL)))
+	}
+	if slices.Contains(g.Scopes, ScopeOpenID) {
+		resp.IDToken, err = i.idToken(g, resp, now)
+		if err != nil {
+			return Response{}, store.Effects{}, err
+		}
+	}
+	return resp, eff, nil
+}
+
+// record describes token tok of kind for the store.
+func (i *Issuer) record(g Grant, tok string, kind store.TokenKind, now time.Time, ttl time.Duration) store.Token {
+	return store.Token{
+		Hash:      Hash(tok),
+		Kind:      kind,
+		ClientID:  g.Client.ID,
+		Subject:   g.Subject,
+		Scopes:    slices.Clone(g.Scopes),
+		RequestID: g.RequestID,
+		IssuedAt:  now,
+		ExpiresAt: now.Add(ttl),
+	}
+}
+
+// idToken signs the ID token of g for resp (OIDC Core §2, §3.1.3.6).
+func (i *Issuer) idToken(g Grant, resp Response, now time.Time) (string, error) {
+	alg := cmp.Or(g.Client.IDTokenSignedResponseAlg, i.Keys.DefaultAlg())
+	claims := make(map[string]any, len(g.Claims)+12)
+	for k, v := range g.Claims {
+		if !slices.Contains(reservedClaims, k) {
+			claims[k] = v
+		}
+	}
+	atHash, err := HalfHash(alg, resp.AccessToken)
+	if err != nil {
+		return "", err
+	}
+	claims["iss"] = i.Issuer
+	claims["sub"] = g.Subject
+	claims["aud"] = g.Client.ID
+	claims["iat"] = now.Unix()
+	claims["exp"] = now.Add(cmp.Or(i.IDTokenTTL, DefaultIDTokenTTL)).Unix()
+	// at_hash is optional outside the implicit flow (OIDC Core §3.1.3.6)
+	// but always cheap, and CIBA push mode requires it (§10.3.1).
+	claims["at_hash"] = atHash
+	if !g.AuthTime.IsZero() {
+		claims["auth_time"] = g.AuthTime.Unix()
+	}
+	if g.ACR != "" {
+		claims["acr"] = g.ACR
+	}
+	if len(g.AMR) > 0 {
+		claims["amr"] = slices.Clone(g.AMR)
+	}
+	if g.AuthReqID != "" {
+		// CIBA Core §10.3.1: push mode binds the ID token to the
+		// auth_req_id, and to the refresh token if one is sent.
+		claims[ClaimAuthReqID] = g.AuthReqID
+		if resp.RefreshToken != "" {
+			rtHash, err := HalfHash(alg, resp.RefreshToken)
+			if err != nil {
+				return "", err
+			}
+			claims[ClaimRTHash] = rtHash
+		}
+	}
+	tok, err := i.Keys.Sign(alg, "JWT", claims)
+	if err != nil {
+		return "", fmt.Errorf("sign ID token: %w", err)
+	}
+	return tok, nil
+}
+
+// randomToken returns 256 random bits, base64url encoded.
+func randomToken() (string, error) {
+	b := make([]byte, tokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("token: random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func (i *Issuer) now() time.Time {
+	if i.Now != nil {
+		return i.Now()
+	}
+	return time.Now()
+}
