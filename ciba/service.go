@@ -1,0 +1,399 @@
+package ciba
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/oauth"
+	"github.com/backchannel/backchannel/store"
+	"github.com/backchannel/backchannel/token"
+)
+
+// Started is the successful response of the backchannel authentication
+// endpoint (CIBA Core §7.3).
+type Started struct {
+	AuthReqID string `json:"auth_req_id"`
+	ExpiresIn int64  `json:"expires_in"`
+	Interval  int64  `json:"interval,omitempty"` // poll and ping only
+}
+
+// Decision is an authentication device's answer to one request, already
+// verified against the device's key by the device package.
+type Decision struct {
+	RequestID string
+	Approve   bool
+	// Summary is the digest of the Summary the device showed (Summary.Digest).
+	Summary string
+	// Signed is the device's compact JWS, kept as evidence.
+	Signed string
+	ACR    string   // the acr the device achieved; empty means ACRDeviceKey
+	AMR    []string // the methods the device used (RFC 8176), e.g. ["hwk"]
+}
+
+// ACRDeviceKey is the acr of an approval signed by an enrolled device's
+// key: possession of the user's authentication device.
+const ACRDeviceKey = "urn:backchannel:acr:device-key"
+
+// KeySource resolves a client's public keys (keys.ClientKeys).
+type KeySource interface {
+	Keys(ctx context.Context, c store.Client) (*jose.JSONWebKeySet, error)
+	Refresh(ctx context.Context, c store.Client) (*jose.JSONWebKeySet, error)
+}
+
+// TrustedIssuer is an issuer whose login_hint_tokens the server accepts
+// for any client.
+type TrustedIssuer struct {
+	Issuer string
+	Keys   *jose.JSONWebKeySet
+}
+
+// Limits are the protocol's tunable bounds. Zero fields take the defaults
+// named in their comments.
+type Limits struct {
+	DefaultExpiry        time.Duration // expires_in without requested_expiry; 5 minutes
+	MaxExpiry            time.Duration // cap on requested_expiry; 30 minutes
+	Interval             time.Duration // initial polling interval; 5 s (CIBA Core §7.3)
+	SlowDownStep         time.Duration // interval increase on slow_down; 5 s (RFC 8628 §3.5)
+	MaxBindingMessage    int           // in characters; 64
+	MaxNotificationToken int           // in bytes; 1024
+	MaxUserCodeFailures  int           // wrong user codes before the code locks; 5
+	Skew                 time.Duration // clock skew allowed on JWT times; 60 s
+}
+
+func (l Limits) withDefaults() Limits {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&l.DefaultExpiry, 5*time.Minute)
+	def(&l.MaxExpiry, 30*time.Minute)
+	def(&l.Interval, 5*time.Second)
+	def(&l.SlowDownStep, 5*time.Second)
+	def(&l.Skew, time.Minute)
+	if l.MaxBindingMessage <= 0 {
+		l.MaxBindingMessage = 64
+	}
+	if l.MaxNotificationToken <= 0 {
+		l.MaxNotificationToken = 1024
+	}
+	if l.MaxUserCodeFailures <= 0 {
+		l.MaxUserCodeFailures = 5
+	}
+	if l.DefaultExpiry > l.MaxExpiry {
+		l.DefaultExpiry = l.MaxExpiry
+	}
+	return l
+}
+
+// Service runs the CIBA protocol. Its exported fields are its
+// dependencies and settings; Store, Tokens, Keys, ClientKeys and Issuer
+// are required.
+type Service struct {
+	Store      store.Store
+	Tokens     *token.Issuer
+	Keys       *keys.Set // verifies id_token_hints: ID tokens this server issued
+	ClientKeys KeySource // verifies request objects and clients' login_hint_tokens
+	Issuer     string
+	// LoginHintTokenIssuers are the other issuers whose login_hint_tokens
+	// are accepted.
+	LoginHintTokenIssuers []TrustedIssuer
+	Limits                Limits
+	Now                   func() time.Time // defaults to time.Now
+	// Changed is called after a request of subject is created or
+	// decided, to wake that user's device streams. Optional.
+	Changed func(subject string)
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) changed(subject string) {
+	if s.Changed != nil {
+		s.Changed(subject)
+	}
+}
+
+// Start validates a backchannel authentication request of client c and
+// stores it (CIBA Core §7). form is the request body; client
+// authentication parameters in it are ignored.
+func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (Started, error) {
+	lim := s.Limits.withDefaults()
+	if !slices.Contains(c.GrantTypes, oauth.GrantCIBA) {
+		return Started{}, oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for the CIBA grant")
+	}
+	now := s.now()
+	p, err := s.parseParams(ctx, c, form, now)
+	if err != nil {
+		return Started{}, err
+	}
+	user, err := s.resolveUser(ctx, c, p, now)
+	if err != nil {
+		return Started{}, err
+	}
+	if c.UserCodeParameter {
+		if err := s.checkUserCode(ctx, user, p.userCode); err != nil {
+			return Started{}, err
+		}
+	}
+	devices, err := s.Store.Devices(ctx, user.Subject)
+	if err != nil {
+		return Started{}, fmt.Errorf("load devices of user: %w", err)
+	}
+	if !slices.ContainsFunc(devices, func(d store.Device) bool { return d.RevokedAt.IsZero() }) {
+		// Nobody could approve: refuse now rather than leave the client
+		// polling until expiry (CIBA Core §13, access_denied).
+		return Started{}, oauth.Errorf(oauth.AccessDenied, "the user has no authentication device").WithStatus(http.StatusForbidden)
+	}
+
+	expiry := lim.DefaultExpiry
+	if p.requestedExpiry > 0 {
+		expiry = min(p.requestedExpiry, lim.MaxExpiry)
+	}
+	authReqID, err := randomString(32)
+	if err != nil {
+		return Started{}, err
+	}
+	id, err := randomString(16)
+	if err != nil {
+		return Started{}, err
+	}
+	mode := c.DeliveryMode
+	if mode == "" {
+		mode = store.Poll
+	}
+	r := store.Request{
+		ID:           id,
+		AuthReqHash:  hashString(authReqID),
+		ClientID:     c.ID,
+		Subject:      user.Subject,
+		State:        store.Pending,
+		Scopes:       p.scopes,
+		ACRValues:    p.acrValues,
+		Binding:      p.bindingMessage,
+		DeliveryMode: mode,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(expiry),
+		Interval:     lim.Interval,
+		NextPollAt:   now.Add(lim.Interval),
+	}
+	if p.notificationToken != "" {
+		r.NotificationTokenHash = hashString(p.notificationToken)
+	}
+	if err := s.Store.CreateRequest(ctx, r); err != nil {
+		return Started{}, fmt.Errorf("create request: %w", err)
+	}
+	s.changed(user.Subject)
+	started := Started{AuthReqID: authReqID, ExpiresIn: int64(expiry / time.Second)}
+	if mode != store.Push {
+		started.Interval = int64(lim.Interval / time.Second)
+	}
+	return started, nil
+}
+
+// Redeem answers one token request of client c for auth_req_id with the
+// CIBA grant (CIBA Core §10.1, §11): tokens once the request is approved,
+// and authorization_pending, slow_down, access_denied, expired_token or
+// invalid_grant otherwise. Each request is redeemed at most once.
+func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string) (token.Response, error) {
+	lim := s.Limits.withDefaults()
+	if !slices.Contains(c.GrantTypes, oauth.GrantCIBA) {
+		return token.Response{}, oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for the CIBA grant")
+	}
+	if c.DeliveryMode == store.Push {
+		// CIBA Core §10.3: push-mode tokens are delivered, never polled.
+		return token.Response{}, oauth.Errorf(oauth.UnauthorizedClient, "push-mode clients receive tokens at their notification endpoint")
+	}
+	if authReqID == "" {
+		return token.Response{}, oauth.Errorf(oauth.InvalidRequest, "auth_req_id is required")
+	}
+	r, err := s.Store.RequestByAuthReqHash(ctx, hashString(authReqID))
+	if errors.Is(err, store.ErrNotFound) {
+		return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
+	}
+	if err != nil {
+		return token.Response{}, fmt.Errorf("load request: %w", err)
+	}
+	if r.ClientID != c.ID {
+		// The same answer as an unknown ID: another client's auth_req_id
+		// must not be confirmed to exist.
+		return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
+	}
+	var user store.User
+	if r.State == store.Approved {
+		if user, err = s.Store.User(ctx, r.Subject); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "the user no longer exists")
+			}
+			return token.Response{}, fmt.Errorf("load user: %w", err)
+		}
+	}
+	now := s.now()
+	var (
+		resp    token.Response
+		outcome error
+	)
+	_, err = s.Store.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
+		outcome = nil
+		switch {
+		case r.State == store.Redeemed:
+			return store.Effects{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id was already redeemed")
+		case r.State == store.Denied:
+			return store.Effects{}, oauth.Errorf(oauth.AccessDenied, "the user denied the request")
+		case Expired(*r, now):
+			return store.Effects{}, oauth.Errorf(oauth.ExpiredToken, "the request expired before it was approved")
+		case r.State == store.Pending:
+			// CIBA Core §7.3, RFC 8628 §3.5: a client polling before the
+			// interval has passed gets slow_down, and the interval grows
+			// for all later polls.
+			if now.Before(r.NextPollAt) {
+				r.Interval += lim.SlowDownStep
+				outcome = oauth.Errorf(oauth.SlowDown, "poll no more often than every %d seconds", int64(r.Interval/time.Second))
+			} else {
+				outcome = oauth.Errorf(oauth.AuthorizationPending, "the user has not answered yet")
+			}
+			r.NextPollAt = now.Add(r.Interval)
+			return store.Effects{}, nil
+		case r.State == store.Approved:
+			resp2, effects, err := s.Tokens.Issue(token.Grant{
+				Client:    c,
+				Subject:   r.Subject,
+				Scopes:    r.Scopes,
+				RequestID: r.ID,
+				AuthTime:  r.DecidedAt,
+				ACR:       r.ACR,
+				AMR:       r.AMR,
+				Claims:    ReleasedClaims(user, r.Scopes),
+			})
+			if err != nil {
+				return store.Effects{}, fmt.Errorf("issue tokens: %w", err)
+			}
+			resp = resp2
+			r.State = store.Redeemed
+			return effects, nil
+		}
+		return store.Effects{}, fmt.Errorf("request in unknown state %q", r.State)
+	})
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
+		}
+		return token.Response{}, err
+	}
+	if outcome != nil {
+		return token.Response{}, outcome
+	}
+	return resp, nil
+}
+
+// Pending returns the summaries of subject's pending requests, oldest
+// first, as the authentication device shows them.
+func (s *Service) Pending(ctx context.Context, subject string) ([]Summary, error) {
+	reqs, err := s.Store.PendingRequests(ctx, subject, s.now())
+	if err != nil {
+		return nil, fmt.Errorf("list pending requests: %w", err)
+	}
+	clients := map[string]store.Client{}
+	out := make([]Summary, 0, len(reqs))
+	for _, r := range reqs {
+		c, ok := clients[r.ClientID]
+		if !ok {
+			c, err = s.Store.Client(ctx, r.ClientID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // the client was deleted; its requests are void
+			}
+			if err != nil {
+				return nil, fmt.Errorf("load client: %w", err)
+			}
+			clients[r.ClientID] = c
+		}
+		out = append(out, NewSummary(r, c))
+	}
+	return out, nil
+}
+
+// Decide records device dev's decision d. It refuses a decision on a
+// request that has expired, was already decided, belongs to another user,
+// or whose summary differs from what the device signed.
+func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) error {
+	notFound := oauth.Errorf(oauth.NotFound, "no such request")
+	r, err := s.Store.Request(ctx, d.RequestID)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return fmt.Errorf("load request: %w", err)
+	}
+	if r.Subject != dev.Subject {
+		return notFound // another user's request is not confirmed to exist
+	}
+	c, err := s.Store.Client(ctx, r.ClientID)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return fmt.Errorf("load client: %w", err)
+	}
+	now := s.now()
+	_, err = s.Store.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
+		switch {
+		case r.State != store.Pending:
+			return store.Effects{}, oauth.Errorf(oauth.InvalidRequest, "the request was already decided").WithStatus(http.StatusConflict)
+		case Expired(*r, now):
+			return store.Effects{}, oauth.Errorf(oauth.InvalidRequest, "the request has expired").WithStatus(http.StatusGone)
+		case NewSummary(*r, c).Digest() != d.Summary:
+			return store.Effects{}, oauth.Errorf(oauth.InvalidRequest, "the decision does not cover the request as the server holds it")
+		}
+		r.State = store.Denied
+		if d.Approve {
+			r.State = store.Approved
+			r.ACR = d.ACR
+			if r.ACR == "" {
+				r.ACR = ACRDeviceKey
+			}
+			r.AMR = d.AMR
+		}
+		r.DecidedAt = now
+		r.DeviceID = dev.ID
+		r.Decision = d.Signed
+		return store.Effects{}, nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound
+	}
+	if err != nil {
+		return err
+	}
+	s.changed(r.Subject)
+	return nil
+}
+
+// randomString returns n random bytes, base64url encoded.
+func randomString(n int) (string, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("read random: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+func hashString(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
+
+func base64RawURL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }

@@ -1,0 +1,249 @@
+package registration
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/backchannel/backchannel/oauth"
+	"github.com/backchannel/backchannel/store"
+)
+
+// Metadata is a client metadata document (RFC 7591 §2, CIBA Core §4).
+type Metadata struct {
+	ClientID                    string          `json:"client_id,omitempty"`
+	ClientSecret                string          `json:"client_secret,omitempty"`
+	ClientIDIssuedAt            int64           `json:"client_id_issued_at,omitempty"`
+	ClientSecretExpiresAt       *int64          `json:"client_secret_expires_at,omitempty"`
+	ClientName                  string          `json:"client_name,omitempty"`
+	GrantTypes                  []string        `json:"grant_types,omitempty"`
+	Scope                       string          `json:"scope,omitempty"`
+	TokenEndpointAuthMethod     string          `json:"token_endpoint_auth_method,omitempty"`
+	TokenEndpointAuthSigningAlg string          `json:"token_endpoint_auth_signing_alg,omitempty"`
+	JWKS                        json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI                     string          `json:"jwks_uri,omitempty"`
+	DeliveryMode                string          `json:"backchannel_token_delivery_mode,omitempty"`
+	NotificationEndpoint        string          `json:"backchannel_client_notification_endpoint,omitempty"`
+	RequestSigningAlg           string          `json:"backchannel_authentication_request_signing_alg,omitempty"`
+	UserCodeParameter           bool            `json:"backchannel_user_code_parameter,omitempty"`
+	TLSClientAuthSubjectDN      string          `json:"tls_client_auth_subject_dn,omitempty"`
+	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
+}
+
+// Policy is what the server supports; metadata asking for anything else
+// is refused.
+type Policy struct {
+	DeliveryModes     []store.DeliveryMode // supported backchannel_token_delivery_mode values
+	IDTokenAlgs       []string             // id_token_signing_alg_values_supported
+	RequestObjectAlgs []string             // backchannel_authentication_request_signing_alg_values_supported
+	Scopes            []string             // scopes_supported
+	// AllowInsecureURLs accepts http and loopback notification endpoints
+	// and jwks_uri values (--dev only).
+	AllowInsecureURLs bool
+}
+
+// AuthMethods are the supported token_endpoint_auth_method values.
+func AuthMethods() []string {
+	return []string{oauth.AuthSecretBasic, oauth.AuthSecretPost, oauth.AuthSecretJWT, oauth.AuthPrivateKey}
+}
+
+// AssertionAlgs returns the supported token_endpoint_auth_signing_alg
+// values of a method.
+func AssertionAlgs(method string) []string {
+	switch method {
+	case oauth.AuthSecretJWT:
+		return []string{"HS256", "HS384", "HS512"}
+	case oauth.AuthPrivateKey:
+		return []string{"ES256", "PS256", "RS256", "EdDSA"}
+	}
+	return nil
+}
+
+// GrantTypes are the supported grant types.
+func GrantTypes() []string { return []string{oauth.GrantCIBA, oauth.GrantRefresh} }
+
+// Validate checks m against p and returns the client it describes, with
+// every problem reported at once as invalid_client_metadata (RFC 7591
+// §3.2.2). Defaults: grant_types [CIBA], client_secret_basic, poll.
+// The caller sets ID, secret and CreatedAt.
+func Validate(m Metadata, p Policy) (store.Client, error) {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	c := store.Client{
+		Name:                        strings.TrimSpace(m.ClientName),
+		GrantTypes:                  m.GrantTypes,
+		Scope:                       m.Scope,
+		TokenEndpointAuthMethod:     m.TokenEndpointAuthMethod,
+		TokenEndpointAuthSigningAlg: m.TokenEndpointAuthSigningAlg,
+		JWKS:                        m.JWKS,
+		JWKSURI:                     m.JWKSURI,
+		DeliveryMode:                store.DeliveryMode(m.DeliveryMode),
+		NotificationEndpoint:        m.NotificationEndpoint,
+		RequestSigningAlg:           m.RequestSigningAlg,
+		UserCodeParameter:           m.UserCodeParameter,
+		TLSClientAuthSubjectDN:      m.TLSClientAuthSubjectDN,
+		IDTokenSignedResponseAlg:    m.IDTokenSignedResponseAlg,
+	}
+	if len(c.Name) > 200 {
+		bad("client_name is longer than 200 characters")
+	}
+	if len(c.GrantTypes) == 0 {
+		c.GrantTypes = []string{oauth.GrantCIBA}
+	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains(GrantTypes(), g) {
+			bad("grant type %q is not supported (supported: %s)", g, strings.Join(GrantTypes(), ", "))
+		}
+	}
+	if !slices.Contains(c.GrantTypes, oauth.GrantCIBA) {
+		bad("grant_types must include %s: backchannel serves CIBA clients", oauth.GrantCIBA)
+	}
+	for _, s := range strings.Fields(c.Scope) {
+		if !slices.Contains(p.Scopes, s) {
+			bad("scope %q is not supported", s)
+		}
+	}
+
+	if c.TokenEndpointAuthMethod == "" {
+		c.TokenEndpointAuthMethod = oauth.AuthSecretBasic
+	}
+	switch {
+	case c.TokenEndpointAuthMethod == "tls_client_auth" || c.TokenEndpointAuthMethod == "self_signed_tls_client_auth":
+		bad("token_endpoint_auth_method %q is not supported yet (supported: %s)", c.TokenEndpointAuthMethod, strings.Join(AuthMethods(), ", "))
+	case !slices.Contains(AuthMethods(), c.TokenEndpointAuthMethod):
+		bad("token_endpoint_auth_method %q is not supported (supported: %s)", c.TokenEndpointAuthMethod, strings.Join(AuthMethods(), ", "))
+	}
+	if alg := c.TokenEndpointAuthSigningAlg; alg != "" && !slices.Contains(AssertionAlgs(c.TokenEndpointAuthMethod), alg) {
+		bad("token_endpoint_auth_signing_alg %q is not supported with %s", alg, c.TokenEndpointAuthMethod)
+	}
+
+	if len(c.JWKS) > 0 && c.JWKSURI != "" {
+		bad("jwks and jwks_uri must not both be set (RFC 7591 §2)")
+	}
+	if len(c.JWKS) > 0 {
+		if err := checkJWKS(c.JWKS); err != nil {
+			bad("jwks: %v", err)
+		}
+	}
+	if c.JWKSURI != "" {
+		if err := checkURL(c.JWKSURI, p.AllowInsecureURLs); err != nil {
+			bad("jwks_uri: %v", err)
+		}
+	}
+	needsKeys := c.TokenEndpointAuthMethod == oauth.AuthPrivateKey || c.RequestSigningAlg != ""
+	if needsKeys && len(c.JWKS) == 0 && c.JWKSURI == "" {
+		bad("jwks or jwks_uri is required for private_key_jwt and signed authentication requests")
+	}
+
+	if c.DeliveryMode == "" {
+		c.DeliveryMode = store.Poll
+	}
+	switch c.DeliveryMode {
+	case store.Poll:
+		if c.NotificationEndpoint != "" {
+			bad("backchannel_client_notification_endpoint is only used in ping and push modes")
+		}
+	case store.Ping, store.Push:
+		if c.NotificationEndpoint == "" {
+			bad("backchannel_client_notification_endpoint is required for %s mode (CIBA Core §4)", c.DeliveryMode)
+		} else if err := checkURL(c.NotificationEndpoint, p.AllowInsecureURLs); err != nil {
+			bad("backchannel_client_notification_endpoint: %v", err)
+		}
+		if !slices.Contains(p.DeliveryModes, c.DeliveryMode) {
+			bad("backchannel_token_delivery_mode %q is not supported by this server yet (supported: %s)", c.DeliveryMode, joinModes(p.DeliveryModes))
+		}
+	default:
+		bad("backchannel_token_delivery_mode %q is unknown (CIBA Core §5 defines poll, ping and push)", c.DeliveryMode)
+	}
+	if alg := c.RequestSigningAlg; alg != "" && !slices.Contains(p.RequestObjectAlgs, alg) {
+		bad("backchannel_authentication_request_signing_alg %q is not supported (supported: %s)", alg, strings.Join(p.RequestObjectAlgs, ", "))
+	}
+	if alg := c.IDTokenSignedResponseAlg; alg != "" && !slices.Contains(p.IDTokenAlgs, alg) {
+		bad("id_token_signed_response_alg %q is not supported (supported: %s)", alg, strings.Join(p.IDTokenAlgs, ", "))
+	}
+	if c.TLSClientAuthSubjectDN != "" {
+		bad("tls_client_auth_subject_dn is not supported yet: mutual TLS arrives with the FAPI-CIBA profile")
+	}
+	if len(problems) > 0 {
+		return store.Client{}, &oauth.Error{Code: oauth.InvalidClientMetadata, Description: strings.Join(problems, "; ")}
+	}
+	return c, nil
+}
+
+// FromClient returns the metadata document of c, without its secret.
+func FromClient(c store.Client) Metadata {
+	return Metadata{
+		ClientID:                    c.ID,
+		ClientIDIssuedAt:            c.CreatedAt.Unix(),
+		ClientName:                  c.Name,
+		GrantTypes:                  c.GrantTypes,
+		Scope:                       c.Scope,
+		TokenEndpointAuthMethod:     c.TokenEndpointAuthMethod,
+		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg,
+		JWKS:                        c.JWKS,
+		JWKSURI:                     c.JWKSURI,
+		DeliveryMode:                string(c.DeliveryMode),
+		NotificationEndpoint:        c.NotificationEndpoint,
+		RequestSigningAlg:           c.RequestSigningAlg,
+		UserCodeParameter:           c.UserCodeParameter,
+		TLSClientAuthSubjectDN:      c.TLSClientAuthSubjectDN,
+		IDTokenSignedResponseAlg:    c.IDTokenSignedResponseAlg,
+	}
+}
+
+// NeverExpires is the client_secret_expires_at value for secrets that do
+// not expire (RFC 7591 §3.2.1).
+func NeverExpires() *int64 {
+	var zero int64
+	return &zero
+}
+
+func checkJWKS(raw json.RawMessage) error {
+	var set jose.JSONWebKeySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		return errors.New("not a JWK Set")
+	}
+	if len(set.Keys) == 0 {
+		return errors.New("no keys")
+	}
+	for _, k := range set.Keys {
+		if !k.Valid() {
+			return fmt.Errorf("key %q is not valid", k.KeyID)
+		}
+		if !k.IsPublic() {
+			return fmt.Errorf("key %q holds private key material", k.KeyID)
+		}
+	}
+	return nil
+}
+
+func checkURL(raw string, insecureOK bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return errors.New("not an absolute URL")
+	}
+	if u.Fragment != "" || u.User != nil {
+		return errors.New("must not contain a fragment or credentials")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && insecureOK:
+	default:
+		return errors.New("must use https")
+	}
+	return nil
+}
+
+func joinModes(ms []store.DeliveryMode) string {
+	s := make([]string, len(ms))
+	for i, m := range ms {
+		s[i] = string(m)
+	}
+	return strings.Join(s, ", ")
+}
