@@ -1,0 +1,35 @@
+package ciba_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/backchannel/backchannel/ciba"
+	"github.com/backchannel/backchannel/store"
+)
+
+func TestSummaryCanonical(t *testing.T) {
+	r := store.Request{
+		ID:        "req-1",
+		Binding:   "<Order> & 1234 — 注文",
+		Scopes:    []string{"openid", "email"},
+		ExpiresAt: time.Unix(1800000000, 0),
+	}
+	c := store.Client{ID: "c1", Name: "Call Centre"}
+	got := string(ciba.NewSummary(r, c).Canonical())
+	// Field order, no HTML escaping, empty arrays not null: what
+	// JSON.stringify gives for the same object.
+	want := `{"request_id":"req-1","client_id":"c1","client_name":"Call Centre","binding_message":"<Order> & 1234 — 注文","scopes":["openid","email"],"acr_values":[],"expires_at":1800000000}`
+	if got != want {
+		t.Errorf("Canonical() = %s, want %s", got, want)
+	}
+	s := ciba.NewSummary(r, c)
+	d1 := s.Digest()
+	s.BindingMessage = "Order 9999"
+	if s.Digest() == d1 {
+		t.Error("Digest does not change with the binding message")
+	}
+	if n := ciba.NewSummary(r, store.Client{ID: "c1"}).ClientName; n != "c1" {
+		t.Errorf("ClientName without a name = %q, want the client_id", n)
+	}
+}
