@@ -118,7 +118,7 @@ func (c *Client) verifyIDToken(ctx context.Context, raw, accessToken string) (*I
 	// holds "none" or an HMAC algorithm.
 	jws, err := jose.ParseSignedCompact(raw, c.idAlgs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("parse JWS: %w", err)
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, errors.New("not a single-signature JWS")
