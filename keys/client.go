@@ -54,8 +54,11 @@ type ClientKeys struct {
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
 
-	mu    sync.Mutex
-	cache map[string]*cachedSet // by jwks_uri
+	mu sync.Mutex
+	// cache holds one entry per jwks_uri ever fetched. Entries are small
+	// and clients few, so nothing evicts them; if registrations churn,
+	// the upgrade path is dropping entries unused for a few TTLs.
+	cache map[string]*cachedSet
 }
 
 // cachedSet is the fetch state of one jwks_uri.
@@ -102,6 +105,9 @@ func (c *ClientKeys) keys(ctx context.Context, cl store.Client, refresh bool) (*
 		return ParseJWKS(cl.JWKS)
 	case cl.JWKSURI == "":
 		return nil, ErrNoClientKeys
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	uri := cl.JWKSURI
 	now := c.now()

@@ -236,6 +236,12 @@ func (k *Set) Sign(alg, typ string, claims any) (string, error) {
 	if alg == "" {
 		alg = k.DefaultAlg()
 	}
+	// Only configured algs sign: they are what discovery advertises
+	// (id_token_signing_alg_values_supported), even if the store still
+	// holds an active key of an alg dropped from the configuration.
+	if !slices.Contains(k.algs, alg) {
+		return "", fmt.Errorf("keys: signing alg %q is not configured", alg)
+	}
 	sk := k.active(alg)
 	if sk == nil {
 		return "", fmt.Errorf("keys: no active %s signing key", alg)
@@ -291,7 +297,10 @@ func algRank(algs []string, alg string) int {
 
 // JWKS returns the published public keys as a JWK Set (RFC 7517 §5): the
 // active keys and the keys retired less than MaxTokenLifetime ago. Each
-// has kid, alg and use "sig"; none has private members.
+// has kid, alg and use "sig"; none has private members. An active key of
+// an alg that is no longer configured stays published, since it may have
+// signed tokens that are still valid; the store has no way yet to retire
+// a key without replacing it.
 func (k *Set) JWKS() jose.JSONWebKeySet {
 	return jose.JSONWebKeySet{Keys: k.published()}
 }

@@ -540,6 +540,26 @@ func TestReloadSeesOtherInstanceRotation(t *testing.T) {
 	}
 }
 
+func TestDroppedAlgStaysPublishedButDoesNotSign(t *testing.T) {
+	t.Parallel()
+	s := &fakeStore{}
+	both := load(t, s, keys.Config{Algs: []string{"ES256", "EdDSA"}})
+	edTok, err := both.Sign("EdDSA", "JWT", map[string]any{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	esOnly := load(t, s, keys.Config{Algs: []string{"ES256"}})
+	if tok, err := esOnly.Sign("EdDSA", "JWT", map[string]any{}); err == nil {
+		t.Errorf("Sign(EdDSA) after dropping EdDSA = %q, want error", tok)
+	}
+	if _, err := esOnly.Verify(edTok); err != nil {
+		t.Errorf("Verify(token of the dropped alg) = %v, want nil", err)
+	}
+	if diff := gocmp.Diff(kids(both.JWKS()), kids(esOnly.JWKS())); diff != "" {
+		t.Errorf("JWKS after dropping an alg (-before +after):\n%s", diff)
+	}
+}
+
 func TestSetConcurrentUse(t *testing.T) {
 	t.Parallel()
 	set := load(t, &fakeStore{}, keys.Config{})
