@@ -1,0 +1,216 @@
+package sqlite_test
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backchannel/backchannel/store"
+	"github.com/backchannel/backchannel/store/sqlite"
+	"github.com/backchannel/backchannel/store/storetest"
+)
+
+func open(t testing.TB) *sqlite.Store {
+	t.Helper()
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "backchannel.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+}
+
+func TestOpenCreatesDirectoryAndKeepsData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a", "b?#c", "backchannel.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(%q) = %v", path, err)
+	}
+	if err := s.CreateUser(t.Context(), store.User{Subject: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database file: %v", err)
+	}
+
+	// Opening again finds the data and applies no migration twice.
+	s, err = sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(%q) again = %v", path, err)
+	}
+	defer s.Close()
+	if _, err := s.User(t.Context(), "alice"); err != nil {
+		t.Errorf("User(alice) after reopening = %v", err)
+	}
+}
+
+// TestTwoStoresOneFile checks that two Stores on one file (two processes,
+// say) serialize their load-decide-save updates through SQLite's lock.
+func TestTwoStoresOneFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "backchannel.db")
+	var ss [2]*sqlite.Store
+	for i := range ss {
+		s, err := sqlite.Open(t.Context(), path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		ss[i] = s
+	}
+	ctx := t.Context()
+	if err := ss[0].CreateUser(ctx, store.User{Subject: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 10
+	var wg sync.WaitGroup
+	errs := make([]error, 2*n)
+	for i := range 2 * n {
+		wg.Go(func() {
+			_, errs[i] = ss[i%2].UpdateUser(ctx, "alice", func(u *store.User) error {
+				u.UserCodeFailures++
+				return nil
+			})
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("UpdateUser: %v", err)
+	}
+	u, err := ss[1].User(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.UserCodeFailures != 2*n {
+		t.Errorf("UserCodeFailures = %d, want %d", u.UserCodeFailures, 2*n)
+	}
+}
+
+func TestTimeOutOfRange(t *testing.T) {
+	s := open(t)
+	defer s.Close()
+	err := s.CreateClient(t.Context(), store.Client{ID: "a", CreatedAt: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)})
+	if err == nil || errors.Is(err, store.ErrConflict) {
+		t.Errorf("CreateClient(time in 2300) = %v, want an out-of-range error", err)
+	}
+}
+
+// TestQueryPlans checks that lookups use the indexes.
+func TestQueryPlans(t *testing.T) {
+	s := open(t)
+	defer s.Close()
+	tests := []struct {
+		query string
+		args  []any
+		want  []string // each must appear in the plan
+	}{
+		{`SELECT * FROM users WHERE sub = ?1
+			UNION SELECT * FROM users WHERE preferred_username = ?1 AND preferred_username <> ''
+			UNION SELECT * FROM users WHERE email = ?1 AND email <> ''
+			UNION SELECT * FROM users WHERE phone_number = ?1 AND phone_number <> ''`, []any{"x"},
+			[]string{"sqlite_autoindex_users_1", "users_preferred_username", "users_email", "users_phone_number"}},
+		{`SELECT * FROM requests WHERE auth_req_hash = ?`, []any{"x"}, []string{"requests_auth_req_hash"}},
+		{`SELECT * FROM requests WHERE subject = ? AND state = ? AND expires_at > ? ORDER BY created_at, rowid`, []any{"a", "b", 1},
+			[]string{"requests_subject_state"}},
+		{`SELECT * FROM tokens WHERE hash = ?`, []any{"x"}, []string{"PRIMARY KEY"}},
+		{`SELECT * FROM devices WHERE subject = ? ORDER BY created_at, rowid`, []any{"a"}, []string{"devices_subject"}},
+		{`UPDATE signing_keys SET retired_at = 1 WHERE alg = ? AND retired_at IS NULL`, []any{"a"}, []string{"signing_keys_active_alg"}},
+	}
+	for _, tt := range tests {
+		plan := sqlite.ExplainQueryPlan(t, s, tt.query, tt.args...)
+		for _, w := range tt.want {
+			if !strings.Contains(plan, w) {
+				t.Errorf("plan of %q =\n%s\nwant it to use %s", tt.query, plan, w)
+			}
+		}
+	}
+}
+
+func request(i int) store.Request {
+	id := fmt.Sprint("request-", i)
+	h := sha256.Sum256([]byte(id))
+	now := time.Now().UTC()
+	return store.Request{
+		ID:           id,
+		AuthReqHash:  h[:],
+		ClientID:     "client",
+		Subject:      "alice",
+		State:        store.Pending,
+		Scopes:       []string{"openid", "profile"},
+		Binding:      "Pay 42 EUR",
+		DeliveryMode: store.Poll,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(5 * time.Minute),
+		Interval:     5 * time.Second,
+		NextPollAt:   now.Add(5 * time.Second),
+	}
+}
+
+func BenchmarkCreateRequest(b *testing.B) {
+	s := open(b)
+	defer s.Close()
+	ctx := b.Context()
+	i := 0
+	for b.Loop() {
+		if err := s.CreateRequest(ctx, request(i)); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+func BenchmarkUpdateRequest(b *testing.B) {
+	s := open(b)
+	defer s.Close()
+	ctx := b.Context()
+	r := request(0)
+	if err := s.CreateRequest(ctx, r); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		_, err := s.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
+			r.NextPollAt = r.NextPollAt.Add(r.Interval)
+			return store.Effects{}, nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkRequestByAuthReqHash(b *testing.B) {
+	s := open(b)
+	defer s.Close()
+	ctx := b.Context()
+	const n = 1000
+	for i := range n {
+		if err := s.CreateRequest(ctx, request(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	hashes := make([][]byte, n)
+	for i := range n {
+		hashes[i] = request(i).AuthReqHash
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := s.RequestByAuthReqHash(ctx, hashes[i%n]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
+}
