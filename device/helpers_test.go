@@ -124,4 +124,3 @@ func checkOAuthError(t testing.TB, err error, code oauth.Code, status int, detai
 		t.Errorf("error = %q, want it to mention %q", oe.Error(), detail)
 	}
 }
-
