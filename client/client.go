@@ -70,7 +70,7 @@ type Config struct {
 	// and P-521), PS256 for RSA, EdDSA for Ed25519.
 	SigningAlg string
 	// HTTPClient sends every request. Defaults to a client with a
-	// 30-second timeout.
+	// 30-second timeout that does not follow redirects.
 	HTTPClient *http.Client
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
@@ -127,7 +127,7 @@ type Client struct {
 func New(ctx context.Context, cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, http: cfg.HTTPClient, now: cfg.Now}
 	if c.http == nil {
-		c.http = &http.Client{Timeout: defaultTimeout}
+		c.http = &http.Client{Timeout: defaultTimeout, CheckRedirect: noRedirects}
 	}
 	if c.now == nil {
 		c.now = time.Now
@@ -226,6 +226,12 @@ func keyAlg(key crypto.Signer, want string) (jose.SignatureAlgorithm, error) {
 	}
 	return jose.SignatureAlgorithm(want), nil
 }
+
+// noRedirects stops the default HTTP client from following redirects:
+// no endpoint the client calls is defined to redirect (RFC 6749 §3.2,
+// CIBA Core §7), and following a 307 would resend the client's
+// credentials to wherever it points.
+func noRedirects(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // Metadata returns the discovery fields the client uses.
 func (c *Client) Metadata() Metadata { return c.meta.clone() }

@@ -510,3 +510,24 @@ func TestErrorString(t *testing.T) {
 		}
 	}
 }
+
+func TestNoRedirects(t *testing.T) {
+	t.Parallel()
+	elsewhere := newFakeOP(t)
+	elsewhere.token = func(w http.ResponseWriter, r *http.Request) {
+		t.Error("the token request followed a redirect")
+	}
+	op := newFakeOP(t)
+	op.token = func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.issuer+"/token", http.StatusTemporaryRedirect)
+	}
+	cfg := op.config()
+	cfg.HTTPClient = nil // the default client
+	cfg.AuthMethod = client.AuthSecretPost
+	c := op.newClient(cfg)
+	_, err := c.Token(t.Context(), "areq-1")
+	var e *client.Error
+	if !errors.As(err, &e) || e.StatusCode != http.StatusTemporaryRedirect {
+		t.Errorf("Token() = %v, want an *Error with HTTP 307", err)
+	}
+}
