@@ -1,0 +1,13 @@
+// Package clientauth authenticates OAuth clients at the backchannel
+// authentication endpoint (CIBA Core §7.1) and the token endpoint
+// (RFC 6749 §3.2.1). It implements the methods of OpenID Connect Core §9:
+// client_secret_basic and client_secret_post (RFC 6749 §2.3.1), and the
+// JWT assertions client_secret_jwt and private_key_jwt (RFC 7523 §2.2 and
+// §3). Public clients (method none) cannot authenticate here.
+//
+// An Authenticator turns a request into the authenticated store.Client or
+// an *oauth.Error. It reads clients and records used assertion IDs
+// through store.Store and resolves client keys through a KeySource. It
+// imports oauth and store from this module and must not import httpapi,
+// ciba, token or any store backend.
+package clientauth
