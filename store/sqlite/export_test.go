@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"database/sql"
 	"strings"
 	"testing"
 )
@@ -26,4 +27,21 @@ func ExplainQueryPlan(t testing.TB, s *Store, query string, args ...any) string 
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// Pragmas returns the values of the named pragmas on a write connection
+// and on a read connection.
+func Pragmas(t testing.TB, s *Store, names ...string) (write, read map[string]string) {
+	t.Helper()
+	write, read = map[string]string{}, map[string]string{}
+	for _, n := range names {
+		for db, m := range map[*sql.DB]map[string]string{s.w: write, s.r: read} {
+			var v string
+			if err := db.QueryRowContext(t.Context(), "PRAGMA "+n).Scan(&v); err != nil {
+				t.Fatalf("PRAGMA %s: %v", n, err)
+			}
+			m[n] = v
+		}
+	}
+	return write, read
 }

@@ -36,8 +36,11 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens the database at path, creating the file and its directory if
-// they do not exist, and applies any pending migrations.
+// Open opens the database at path, creating the file (mode 0600) and its
+// directory if they do not exist, and applies any pending migrations, so
+// that a `backchannel migrate` command is Open followed by Close.
+// Connections use WAL mode, synchronous=NORMAL, foreign_keys=ON and a
+// busy timeout of 10s for locks held by other processes.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if dir := filepath.Dir(path); dir != "" {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -48,15 +51,19 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
+	// The database holds private keys and secrets: create it readable by
+	// its owner only. SQLite gives the -wal and -shm files the same mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	f.Close()
 
 	w, err := sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxIdleTime(0)
-	w.SetConnMaxLifetime(0)
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
@@ -145,19 +152,14 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	// Roll back on error, and also if fn panics: a transaction left open
+	// would hold the write connection, and every later write would wait
+	// for it. After Commit, Rollback does nothing.
+	defer tx.Rollback()
 	if err := fn(tx); err != nil {
-		return errors.Join(err, ignoreDone(tx.Rollback()))
+		return err
 	}
 	return tx.Commit()
-}
-
-// ignoreDone drops sql.ErrTxDone, which Rollback returns when the
-// transaction already ended because its context was canceled.
-func ignoreDone(err error) error {
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
-	}
-	return err
 }
 
 // check maps SQLite errors to the store's sentinel errors: a unique or

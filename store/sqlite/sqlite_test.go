@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/store/sqlite"
@@ -41,8 +44,12 @@ func TestOpenCreatesDirectoryAndKeepsData(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close() = %v", err)
 	}
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		t.Fatalf("database file: %v", err)
+	}
+	if runtime.GOOS != "windows" && fi.Mode().Perm() != 0o600 {
+		t.Errorf("database file mode = %v, want 0600", fi.Mode().Perm())
 	}
 
 	// Opening again finds the data and applies no migration twice.
@@ -203,6 +210,7 @@ func BenchmarkRequestByAuthReqHash(b *testing.B) {
 	for i := range n {
 		hashes[i] = request(i).AuthReqHash
 	}
+	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
@@ -213,4 +221,18 @@ func BenchmarkRequestByAuthReqHash(b *testing.B) {
 			i++
 		}
 	})
+}
+
+func TestPragmas(t *testing.T) {
+	s := open(t)
+	defer s.Close()
+	write, read := sqlite.Pragmas(t, s, "journal_mode", "foreign_keys", "synchronous", "busy_timeout", "query_only")
+	wantWrite := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000", "query_only": "0"}
+	wantRead := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000", "query_only": "1"}
+	if d := cmp.Diff(wantWrite, write); d != "" {
+		t.Errorf("write connection pragmas (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff(wantRead, read); d != "" {
+		t.Errorf("read connection pragmas (-want +got):\n%s", d)
+	}
 }

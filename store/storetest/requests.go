@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -350,5 +351,40 @@ func testPendingRequests(t *testing.T, s store.Store) {
 	got, err = s.PendingRequests(ctx, "carol", now)
 	if err != nil || got != nil {
 		t.Errorf("PendingRequests(carol) = %v, %v, want nil, nil", got, err)
+	}
+}
+
+// testDecidePanic checks that a panicking decide leaves the request as it
+// was and the store usable: the panic must not leave a transaction (and
+// its locks) behind.
+func testDecidePanic(t *testing.T, s store.Store) {
+	want := fullRequest("r1", "alice")
+	must(t, s.CreateRequest(t.Context(), want))
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Errorf("UpdateRequest did not pass on the panic of decide")
+			}
+		}()
+		s.UpdateRequest(t.Context(), "r1", func(r *store.Request) (store.Effects, error) {
+			r.State = store.Denied
+			panic("storetest: decide panics")
+		})
+	}()
+	got, err := s.Request(t.Context(), "r1")
+	if err != nil {
+		t.Fatalf(`Request("r1") = %v`, err)
+	}
+	if d := diff(want, got); d != "" {
+		t.Errorf("Request after a panicking decide (-want +got):\n%s", d)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	_, err = s.UpdateRequest(ctx, "r1", func(r *store.Request) (store.Effects, error) {
+		r.State = store.Approved
+		return store.Effects{}, nil
+	})
+	if err != nil {
+		t.Errorf("UpdateRequest after a panicking decide = %v, want nil", err)
 	}
 }

@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"UpdateRequestDecideErrorSavesNothing", testUpdateRequestDecideError},
 		{"UpdateRequestDuplicateTokenSavesNothing", testUpdateRequestDuplicateToken},
 		{"UpdateRequestSerialized", testUpdateRequestSerialized},
+		{"UpdateRequestDecidePanics", testDecidePanic},
 		{"RedeemExactlyOnce", testRedeemExactlyOnce},
 		{"PendingRequests", testPendingRequests},
 		{"RedeemEnrolment", testRedeemEnrolment},
