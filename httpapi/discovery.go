@@ -1,0 +1,115 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+
+	"github.com/backchannel/backchannel/ciba"
+	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/oauth"
+	"github.com/backchannel/backchannel/registration"
+	"github.com/backchannel/backchannel/store"
+)
+
+// Metadata is the discovery document (OpenID Connect Discovery 1.0 §3,
+// RFC 8414, CIBA Core §4). It lists only what the server really does.
+type Metadata struct {
+	Issuer                             string   `json:"issuer"`
+	JWKSURI                            string   `json:"jwks_uri"`
+	TokenEndpoint                      string   `json:"token_endpoint"`
+	BackchannelAuthenticationEndpoint  string   `json:"backchannel_authentication_endpoint"`
+	BackchannelDeliveryModes           []string `json:"backchannel_token_delivery_modes_supported"`
+	BackchannelRequestSigningAlgs      []string `json:"backchannel_authentication_request_signing_alg_values_supported"`
+	BackchannelUserCodeParameter       bool     `json:"backchannel_user_code_parameter_supported"`
+	GrantTypes                         []string `json:"grant_types_supported"`
+	ResponseTypes                      []string `json:"response_types_supported"` // none: there is no authorization endpoint
+	Scopes                             []string `json:"scopes_supported"`
+	Claims                             []string `json:"claims_supported"`
+	SubjectTypes                       []string `json:"subject_types_supported"`
+	IDTokenSigningAlgs                 []string `json:"id_token_signing_alg_values_supported"`
+	ACRValues                          []string `json:"acr_values_supported"`
+	TokenEndpointAuthMethods           []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs       []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	ClaimsParameterSupported           bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported          bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported       bool     `json:"request_uri_parameter_supported"`
+	DeviceAPIURI                       string   `json:"device_api_uri"` // backchannel's authentication-device API
+}
+
+func newMetadata(d Deps) Metadata {
+	modes := make([]string, len(d.Registration.DeliveryModes))
+	for i, m := range d.Registration.DeliveryModes {
+		modes[i] = string(m)
+	}
+	var assertionAlgs []string
+	for _, m := range registration.AuthMethods() {
+		for _, a := range registration.AssertionAlgs(m) {
+			if !slices.Contains(assertionAlgs, a) {
+				assertionAlgs = append(assertionAlgs, a)
+			}
+		}
+	}
+	return Metadata{
+		Issuer:                            d.Issuer,
+		JWKSURI:                           endpoint(d.Issuer, "/jwks"),
+		TokenEndpoint:                     endpoint(d.Issuer, "/token"),
+		BackchannelAuthenticationEndpoint: endpoint(d.Issuer, "/bc-authorize"),
+		BackchannelDeliveryModes:          modes,
+		BackchannelRequestSigningAlgs:     d.Registration.RequestObjectAlgs,
+		BackchannelUserCodeParameter:      true,
+		// The refresh_token grant arrives with the token lifecycle;
+		// refresh tokens are issued to clients registered for it.
+		GrantTypes:   []string{oauth.GrantCIBA},
+		ResponseTypes: []string{},
+		Scopes:       ciba.Scopes(),
+		Claims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "at_hash",
+			"name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile",
+			"picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
+			"email", "email_verified", "phone_number", "phone_number_verified", "address"},
+		SubjectTypes:                 []string{"public"},
+		IDTokenSigningAlgs:           d.Keys.Algs(),
+		ACRValues:                    []string{ciba.ACRDeviceKey},
+		TokenEndpointAuthMethods:     registration.AuthMethods(),
+		TokenEndpointAuthSigningAlgs: assertionAlgs,
+		DeviceAPIURI:                 endpoint(d.Issuer, "/device/v1"),
+	}
+}
+
+// DefaultPolicy returns the registration policy of a server with keys k.
+func DefaultPolicy(k *keys.Set, allowInsecure bool) registration.Policy {
+	return registration.Policy{
+		DeliveryModes:     []store.DeliveryMode{store.Poll},
+		IDTokenAlgs:       k.Algs(),
+		RequestObjectAlgs: ciba.RequestObjectAlgs(),
+		Scopes:            ciba.Scopes(),
+		AllowInsecureURLs: allowInsecure,
+	}
+}
+
+func handleDiscovery(m Metadata) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		oauth.WriteJSON(w, http.StatusOK, m)
+	})
+}
+
+func handleJWKS(k *keys.Set) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		oauth.WriteJSON(w, http.StatusOK, k.JWKS())
+	})
+}
+
+func handleHealth(s store.Store) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := s.Ping(r.Context()); err != nil {
+			oauth.WriteJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
+			return
+		}
+		oauth.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	oauth.WriteError(w, oauth.Errorf(oauth.NotFound, "no such endpoint"))
+}

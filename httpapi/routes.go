@@ -1,0 +1,41 @@
+package httpapi
+
+import "net/http"
+
+// addRoutes registers the whole HTTP surface.
+func addRoutes(mux *http.ServeMux, d Deps) {
+	if d.AdminToken != "" {
+		admin := func(h http.Handler) http.Handler { return requireAdmin(d.AdminToken, d.Log, h) }
+		mux.Handle("POST /admin/v1/clients", admin(handleCreateClient(d.Store, d.Registration, d.now, d.Log)))
+		mux.Handle("GET /admin/v1/clients", admin(handleListClients(d.Store, d.Log)))
+		mux.Handle("GET /admin/v1/clients/{id}", admin(handleGetClient(d.Store, d.Log)))
+		mux.Handle("DELETE /admin/v1/clients/{id}", admin(handleDeleteClient(d.Store, d.Log)))
+		mux.Handle("POST /admin/v1/users", admin(handleCreateUser(d.Store, d.now, d.Log)))
+		mux.Handle("GET /admin/v1/users", admin(handleListUsers(d.Store, d.Log)))
+		mux.Handle("GET /admin/v1/users/{sub}", admin(handleGetUser(d.Store, d.Log)))
+		mux.Handle("DELETE /admin/v1/users/{sub}", admin(handleDeleteUser(d.Store, d.Log)))
+		mux.Handle("POST /admin/v1/users/{sub}/unlock", admin(handleUnlockUser(d.Store, d.Log)))
+		mux.Handle("POST /admin/v1/enrolments", admin(handleAdminCreateEnrolment(d.Enroller, d.Log)))
+		mux.Handle("GET /admin/v1/devices", admin(handleAdminDevices(d.Store, d.Log)))
+		mux.Handle("DELETE /admin/v1/devices/{id}", admin(handleAdminRevokeDevice(d.Store, d.now, d.Log)))
+		mux.Handle("GET /admin/v1/keys", admin(handleListKeys(d.Keys)))
+		mux.Handle("POST /admin/v1/keys/rotate", admin(handleRotateKeys(d.Keys, d.Log)))
+		mux.Handle("/admin/", admin(http.HandlerFunc(notFound)))
+	}
+	mux.Handle("GET /healthz", handleHealth(d.Store))
+	if d.AdminOnly {
+		return
+	}
+
+	mux.Handle("GET /.well-known/openid-configuration", handleDiscovery(newMetadata(d)))
+	mux.Handle("GET /jwks", handleJWKS(d.Keys))
+	mux.Handle("POST /bc-authorize", handleBackchannelAuth(d.ClientAuth, d.CIBA, endpoint(d.Issuer, "/bc-authorize"), d.Log))
+	mux.Handle("POST /token", handleToken(d.ClientAuth, grants(d), endpoint(d.Issuer, "/token"), d.Log))
+
+	device := func(h http.Handler) http.Handler { return requireDevice(d.DeviceAuth, d.Log, h) }
+	mux.Handle("POST /device/v1/enrol", handleEnrol(d.Enroller, d.Log))
+	mux.Handle("GET /device/v1/requests", device(handleDeviceRequests(d.CIBA, d.Hub, d.Log)))
+	mux.Handle("POST /device/v1/requests/{id}/decision", device(handleDecision(d.CIBA, d.Log)))
+	mux.Handle("GET /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
+	mux.Handle("DELETE /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
+}

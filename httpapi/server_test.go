@@ -1,0 +1,228 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/backchannel/backchannel/ciba"
+	"github.com/backchannel/backchannel/clientauth"
+	"github.com/backchannel/backchannel/device"
+	"github.com/backchannel/backchannel/device/agent"
+	"github.com/backchannel/backchannel/httpapi"
+	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/store"
+	"github.com/backchannel/backchannel/store/sqlite"
+	"github.com/backchannel/backchannel/token"
+)
+
+const testAdminToken = "test-admin-token-0123456789"
+
+// clock is a settable clock shared by every service of a test server.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// testServer is the real handler on a real SQLite store, over HTTP.
+type testServer struct {
+	*httptest.Server
+	t     *testing.T
+	store store.Store
+	clock *clock
+	keys  *keys.Set
+	svc   *ciba.Service
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "backchannel.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	ks, err := keys.Load(t.Context(), st, keys.Config{MaxTokenLifetime: time.Hour, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + srv.Listener.Addr().String()
+	clientKeys := &keys.ClientKeys{Now: clk.Now}
+	hub := &device.Hub{}
+	svc := &ciba.Service{
+		Store:      st,
+		Tokens:     &token.Issuer{Issuer: issuer, Keys: ks, Now: clk.Now},
+		Keys:       ks,
+		ClientKeys: clientKeys,
+		Issuer:     issuer,
+		Limits:     ciba.Limits{MaxUserCodeFailures: 3},
+		Now:        clk.Now,
+		Changed:    hub.Notify,
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	srv.Config.Handler = httpapi.New(httpapi.Deps{
+		Log:          log,
+		Issuer:       issuer,
+		Keys:         ks,
+		ClientAuth:   &clientauth.Authenticator{Store: st, Keys: clientKeys, Issuer: issuer, Now: clk.Now},
+		CIBA:         svc,
+		Store:        st,
+		Hub:          hub,
+		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: issuer, Now: clk.Now},
+		Enroller:     &device.Enroller{Store: st, BaseURL: issuer, Now: clk.Now},
+		Registration: httpapi.DefaultPolicy(ks, true),
+		AdminToken:   testAdminToken,
+		Now:          clk.Now,
+	})
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return &testServer{Server: srv, t: t, store: st, clock: clk, keys: ks, svc: svc}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// admin calls the admin API and decodes the JSON answer.
+func (s *testServer) admin(method, path string, in any, wantStatus int) map[string]any {
+	s.t.Helper()
+	var body io.Reader
+	if in != nil {
+		b, _ := json.Marshal(in)
+		body = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(s.t.Context(), method, s.URL+"/admin/v1"+path, body)
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &out); err != nil {
+			s.t.Fatalf("%s %s: body %q: %v", method, path, b, err)
+		}
+	}
+	if resp.StatusCode != wantStatus {
+		s.t.Fatalf("%s %s = %d %s, want %d", method, path, resp.StatusCode, b, wantStatus)
+	}
+	return out
+}
+
+// createClient registers a poll-mode client with secret_basic, merging
+// meta over those defaults, and returns its id and secret.
+func (s *testServer) createClient(meta map[string]any) (id, secret string) {
+	s.t.Helper()
+	doc := map[string]any{
+		"client_name": "Test Client",
+		"grant_types": []string{"urn:openid:params:grant-type:ciba", "refresh_token"},
+	}
+	for k, v := range meta {
+		doc[k] = v
+	}
+	out := s.admin(http.MethodPost, "/clients", doc, http.StatusCreated)
+	secret, _ = out["client_secret"].(string)
+	return out["client_id"].(string), secret
+}
+
+func (s *testServer) createUser(doc map[string]any) {
+	s.t.Helper()
+	s.admin(http.MethodPost, "/users", doc, http.StatusCreated)
+}
+
+// enrolDevice enrols a device for sub through the admin and device APIs.
+func (s *testServer) enrolDevice(sub string) *agent.Agent {
+	s.t.Helper()
+	out := s.admin(http.MethodPost, "/enrolments", map[string]any{"subject": sub}, http.StatusCreated)
+	creds, err := agent.Register(s.t.Context(), s.Client(), s.URL, out["code"].(string), "test phone")
+	if err != nil {
+		s.t.Fatalf("Register: %v", err)
+	}
+	a, err := agent.New(s.t.Context(), s.Client(), creds)
+	if err != nil {
+		s.t.Fatalf("agent.New: %v", err)
+	}
+	a.Now = s.clock.Now
+	return a
+}
+
+// response is a decoded JSON response.
+type response struct {
+	status int
+	header http.Header
+	body   map[string]any
+}
+
+func (r response) str(name string) string {
+	s, _ := r.body[name].(string)
+	return s
+}
+
+// postForm posts a form, authenticating with HTTP Basic when id is set.
+func (s *testServer) postForm(path string, form url.Values, id, secret string) response {
+	s.t.Helper()
+	return s.postBody(path, "application/x-www-form-urlencoded", form.Encode(), id, secret)
+}
+
+func (s *testServer) postBody(path, contentType, body, id, secret string) response {
+	s.t.Helper()
+	req, _ := http.NewRequestWithContext(context.WithoutCancel(s.t.Context()), http.MethodPost, s.URL+path, strings.NewReader(body))
+	req.Header.Set("Content-Type", contentType)
+	if id != "" {
+		req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	}
+	resp, err := s.Client().Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	r := response{status: resp.StatusCode, header: resp.Header}
+	if err := json.Unmarshal(b, &r.body); err != nil {
+		s.t.Fatalf("POST %s: body %q is not JSON", path, b)
+	}
+	return r
+}
+
+// wantError checks an OAuth error response's status and error code.
+func wantError(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	if r.status != status || r.str("error") != code {
+		t.Errorf("response = %d %v, want %d error %q", r.status, r.body, status, code)
+	}
+	if r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", r.header.Get("Cache-Control"))
+	}
+}
