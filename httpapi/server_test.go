@@ -56,8 +56,13 @@ type testServer struct {
 	svc   *ciba.Service
 }
 
-func newTestServer(t *testing.T) *testServer {
+// newTestServer starts a server; limits override the protocol defaults.
+func newTestServer(t *testing.T, limits ...ciba.Limits) *testServer {
 	t.Helper()
+	lim := ciba.Limits{MaxUserCodeFailures: 3}
+	if len(limits) > 0 {
+		lim = limits[0]
+	}
 	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "backchannel.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +83,7 @@ func newTestServer(t *testing.T) *testServer {
 		Keys:       ks,
 		ClientKeys: clientKeys,
 		Issuer:     issuer,
-		Limits:     ciba.Limits{MaxUserCodeFailures: 3},
+		Limits:     lim,
 		Now:        clk.Now,
 		Changed:    hub.Notify,
 	}
