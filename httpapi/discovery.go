@@ -14,26 +14,26 @@ import (
 // Metadata is the discovery document (OpenID Connect Discovery 1.0 §3,
 // RFC 8414, CIBA Core §4). It lists only what the server really does.
 type Metadata struct {
-	Issuer                             string   `json:"issuer"`
-	JWKSURI                            string   `json:"jwks_uri"`
-	TokenEndpoint                      string   `json:"token_endpoint"`
-	BackchannelAuthenticationEndpoint  string   `json:"backchannel_authentication_endpoint"`
-	BackchannelDeliveryModes           []string `json:"backchannel_token_delivery_modes_supported"`
-	BackchannelRequestSigningAlgs      []string `json:"backchannel_authentication_request_signing_alg_values_supported"`
-	BackchannelUserCodeParameter       bool     `json:"backchannel_user_code_parameter_supported"`
-	GrantTypes                         []string `json:"grant_types_supported"`
-	ResponseTypes                      []string `json:"response_types_supported"` // none: there is no authorization endpoint
-	Scopes                             []string `json:"scopes_supported"`
-	Claims                             []string `json:"claims_supported"`
-	SubjectTypes                       []string `json:"subject_types_supported"`
-	IDTokenSigningAlgs                 []string `json:"id_token_signing_alg_values_supported"`
-	ACRValues                          []string `json:"acr_values_supported"`
-	TokenEndpointAuthMethods           []string `json:"token_endpoint_auth_methods_supported"`
-	TokenEndpointAuthSigningAlgs       []string `json:"token_endpoint_auth_signing_alg_values_supported"`
-	ClaimsParameterSupported           bool     `json:"claims_parameter_supported"`
-	RequestParameterSupported          bool     `json:"request_parameter_supported"`
-	RequestURIParameterSupported       bool     `json:"request_uri_parameter_supported"`
-	DeviceAPIURI                       string   `json:"device_api_uri"` // backchannel's authentication-device API
+	Issuer                            string   `json:"issuer"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	BackchannelAuthenticationEndpoint string   `json:"backchannel_authentication_endpoint"`
+	BackchannelDeliveryModes          []string `json:"backchannel_token_delivery_modes_supported"`
+	BackchannelRequestSigningAlgs     []string `json:"backchannel_authentication_request_signing_alg_values_supported"`
+	BackchannelUserCodeParameter      bool     `json:"backchannel_user_code_parameter_supported"`
+	GrantTypes                        []string `json:"grant_types_supported"`
+	ResponseTypes                     []string `json:"response_types_supported"` // none: there is no authorization endpoint
+	Scopes                            []string `json:"scopes_supported"`
+	Claims                            []string `json:"claims_supported"`
+	SubjectTypes                      []string `json:"subject_types_supported"`
+	IDTokenSigningAlgs                []string `json:"id_token_signing_alg_values_supported"`
+	ACRValues                         []string `json:"acr_values_supported"`
+	TokenEndpointAuthMethods          []string `json:"token_endpoint_auth_methods_supported"`
+	TokenEndpointAuthSigningAlgs      []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	ClaimsParameterSupported          bool     `json:"claims_parameter_supported"`
+	RequestParameterSupported         bool     `json:"request_parameter_supported"`
+	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
+	DeviceAPIURI                      string   `json:"device_api_uri"` // backchannel's authentication-device API
 }
 
 func newMetadata(d Deps) Metadata {
@@ -59,9 +59,9 @@ func newMetadata(d Deps) Metadata {
 		BackchannelUserCodeParameter:      true,
 		// The refresh_token grant arrives with the token lifecycle;
 		// refresh tokens are issued to clients registered for it.
-		GrantTypes:   []string{oauth.GrantCIBA},
+		GrantTypes:    []string{oauth.GrantCIBA},
 		ResponseTypes: []string{},
-		Scopes:       ciba.Scopes(),
+		Scopes:        ciba.Scopes(),
 		Claims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "at_hash",
 			"name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile",
 			"picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
