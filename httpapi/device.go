@@ -159,6 +159,11 @@ func (h requestStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no") // nginx: pass events through unbuffered
 	w.WriteHeader(http.StatusOK)
+	// Send the headers now: with no request pending, the device would
+	// otherwise wait for the first heartbeat to learn it is connected.
+	if err := rc.Flush(); err != nil {
+		return
+	}
 
 	es := eventStream{w: w, rc: rc, sent: make(map[string]bool)}
 	if err := es.sync(list); err != nil {

@@ -719,3 +719,32 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 	t.Fatalf("timed out waiting for %s", what)
 }
+
+func TestAgentStreamIdle(t *testing.T) {
+	e := newDeviceEnv(t, time.Hour) // a server whose heartbeats never come
+	a := e.register(t, "alice")
+	a.IdleTimeout = 100 * time.Millisecond
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	retried := make(chan error, 10)
+	a.OnRetry = func(err error, _ time.Duration) {
+		select {
+		case retried <- err:
+		default:
+		}
+		cancel()
+	}
+	err := a.Stream(ctx, func(ciba.Summary) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Stream = %v, want context.Canceled", err)
+	}
+	select {
+	case err := <-retried:
+		if !strings.Contains(err.Error(), "nothing received") {
+			t.Errorf("OnRetry error = %v, want the idle timeout", err)
+		}
+	default:
+		t.Error("a silent stream was not given up")
+	}
+	waitFor(t, "the silent stream to end on the server", func() bool { return e.hub.Subscribers() == 0 })
+}

@@ -35,6 +35,10 @@ type Agent struct {
 	// RetryMin and RetryMax bound the wait before Stream reconnects: it
 	// starts at RetryMin and doubles up to RetryMax. Defaults: 1 s, 30 s.
 	RetryMin, RetryMax time.Duration
+	// IdleTimeout is how long Stream waits for any data, heartbeats
+	// included, before it takes the connection for dead and reconnects.
+	// Defaults to DefaultIdleTimeout.
+	IdleTimeout time.Duration
 	// OnRetry, if set, is told why Stream lost its stream and how long it
 	// waits before reconnecting.
 	OnRetry func(err error, wait time.Duration)

@@ -16,10 +16,13 @@ import (
 	"github.com/backchannel/backchannel/oauth"
 )
 
-// Default reconnection waits of Stream.
+// Defaults of the Agent's stream settings.
 const (
 	DefaultRetryMin = time.Second
 	DefaultRetryMax = 30 * time.Second
+	// DefaultIdleTimeout is three of the server's 15-second heartbeats:
+	// a stream silent for that long is taken for dead.
+	DefaultIdleTimeout = 45 * time.Second
 )
 
 // maxEventBytes bounds one line of the event stream.
@@ -108,6 +111,19 @@ func (a *Agent) backoff(n int) time.Duration {
 // streamOnce reads one event stream until it ends. It reports whether the
 // server accepted the stream.
 func (a *Agent) streamOnce(ctx context.Context, seen map[string]bool, fn func(ciba.Summary) error) (bool, error) {
+	// A connection that died without a reset (a phone that changed
+	// networks, a NAT that forgot it) never ends a read; the idle timer
+	// ends it when the heartbeats stop.
+	parent := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	idle := a.IdleTimeout
+	if idle <= 0 {
+		idle = DefaultIdleTimeout
+	}
+	timer := time.AfterFunc(idle, cancel)
+	defer timer.Stop()
+
 	req, err := a.newRequest(ctx, http.MethodGet, "/requests", "", nil)
 	if err != nil {
 		return false, err
@@ -115,6 +131,9 @@ func (a *Agent) streamOnce(ctx context.Context, seen map[string]bool, fn func(ci
 	req.Header.Set("Accept", "text/event-stream")
 	resp, err := a.http.Do(req)
 	if err != nil {
+		if ctx.Err() != nil && parent.Err() == nil {
+			err = fmt.Errorf("stream: no response within %v", idle)
+		}
 		return false, err
 	}
 	defer resp.Body.Close()
@@ -125,7 +144,8 @@ func (a *Agent) streamOnce(ctx context.Context, seen map[string]bool, fn func(ci
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
 		return false, fmt.Errorf("stream: content type %q", ct)
 	}
-	err = readEvents(resp.Body, func(ev event) error {
+	body := &idleReader{r: resp.Body, timer: timer, idle: idle}
+	err = readEvents(body, func(ev event) error {
 		switch ev.name {
 		case "request":
 			var s ciba.Summary
@@ -151,7 +171,25 @@ func (a *Agent) streamOnce(ctx context.Context, seen map[string]bool, fn func(ci
 		// Other events are for newer agents; the SSE rules say ignore.
 		return nil
 	})
+	if ctx.Err() != nil && parent.Err() == nil {
+		err = fmt.Errorf("stream: nothing received for %v", idle)
+	}
 	return true, err
+}
+
+// idleReader restarts timer whenever data arrives.
+type idleReader struct {
+	r     io.Reader
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.timer.Reset(r.idle)
+	}
+	return n, err
 }
 
 // event is one server-sent event.
