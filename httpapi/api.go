@@ -93,7 +93,7 @@ func withRecover(log *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				log.ErrorContext(r.Context(), "handler panic", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "request_id", RequestID(r.Context()))
+				log.ErrorContext(r.Context(), "handler panic", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "http_request_id", RequestID(r.Context()))
 				oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError})
 			}
 		}()

@@ -31,7 +31,7 @@ func handleBackchannelAuth(auth *clientauth.Authenticator, svc *ciba.Service, ur
 			writeError(w, r, log, err)
 			return
 		}
-		log.InfoContext(r.Context(), "backchannel request started", "client_id", client.ID, "request_id", RequestID(r.Context()))
+		log.InfoContext(r.Context(), "backchannel request started", "client_id", client.ID, "http_request_id", RequestID(r.Context()))
 		oauth.WriteJSON(w, http.StatusOK, started)
 	})
 }
@@ -83,7 +83,7 @@ func handleToken(auth *clientauth.Authenticator, grants map[string]grant, url st
 			writeError(w, r, log, err)
 			return
 		}
-		log.InfoContext(r.Context(), "tokens issued", "client_id", client.ID, "grant_type", gt, "request_id", RequestID(r.Context()))
+		log.InfoContext(r.Context(), "tokens issued", "client_id", client.ID, "grant_type", gt, "http_request_id", RequestID(r.Context()))
 		oauth.WriteJSON(w, http.StatusOK, resp)
 	})
 }

@@ -1,0 +1,208 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/confmap"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+
+	"github.com/backchannel/backchannel/keys"
+)
+
+// Config is the whole configuration of `backchannel serve`, layered:
+// defaults, then the YAML file, then BACKCHANNEL_* environment variables,
+// then flags. Each key's environment variable is BACKCHANNEL_ followed by
+// its path in upper case with "_" for "." (ciba.interval →
+// BACKCHANNEL_CIBA_INTERVAL); list values are comma-separated.
+type Config struct {
+	Addr       string `koanf:"addr"`        // listen address; default :8080 (127.0.0.1:8080 with --dev)
+	AdminAddr  string `koanf:"admin_addr"`  // separate admin listener; empty serves /admin/ on Addr
+	Issuer     string `koanf:"issuer"`      // issuer identifier; https outside --dev
+	DB         string `koanf:"db"`          // sqlite:PATH (default) or postgres://…
+	AdminToken string `koanf:"admin_token"` // generated and printed when empty
+	Dev        bool   `koanf:"dev"`
+	DataDir    string `koanf:"data_dir"` // where --dev keeps its database; default ./backchannel-data
+
+	Log struct {
+		Level  string `koanf:"level"`  // debug, info (default), warn, error
+		Format string `koanf:"format"` // json (default) or text
+	} `koanf:"log"`
+
+	Keys struct {
+		Algs []string `koanf:"algs"` // signing algs, default first; default [ES256]
+	} `koanf:"keys"`
+
+	Tokens struct {
+		AccessTTL  time.Duration `koanf:"access_ttl"`   // default 10m
+		RefreshTTL time.Duration `koanf:"refresh_ttl"`  // default 720h
+		IDTokenTTL time.Duration `koanf:"id_token_ttl"` // default 10m
+	} `koanf:"tokens"`
+
+	CIBA struct {
+		DefaultExpiry       time.Duration `koanf:"default_expiry"`         // default 5m
+		MaxExpiry           time.Duration `koanf:"max_expiry"`             // default 30m
+		Interval            time.Duration `koanf:"interval"`               // default 5s
+		MaxBindingMessage   int           `koanf:"max_binding_message"`    // characters; default 64
+		MaxUserCodeFailures int           `koanf:"max_user_code_failures"` // default 5
+		// LoginHintTokenIssuers are trusted issuers of login_hint_tokens.
+		LoginHintTokenIssuers []TrustedIssuerConfig `koanf:"login_hint_token_issuers"`
+	} `koanf:"ciba"`
+
+	Devices struct {
+		EnrolmentTTL time.Duration `koanf:"enrolment_ttl"` // default 10m
+	} `koanf:"devices"`
+
+	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"` // default 15s
+}
+
+// TrustedIssuerConfig names an issuer of login_hint_tokens and its keys.
+type TrustedIssuerConfig struct {
+	Issuer   string `koanf:"issuer"`
+	JWKSFile string `koanf:"jwks_file"` // a JWK Set file of its public keys
+}
+
+func defaults() map[string]any {
+	return map[string]any{
+		"addr":                        ":8080",
+		"db":                          "",
+		"data_dir":                    "backchannel-data",
+		"log.level":                   "info",
+		"log.format":                  "json",
+		"keys.algs":                   []string{"ES256"},
+		"tokens.access_ttl":           10 * time.Minute,
+		"tokens.refresh_ttl":          720 * time.Hour,
+		"tokens.id_token_ttl":         10 * time.Minute,
+		"ciba.default_expiry":         5 * time.Minute,
+		"ciba.max_expiry":             30 * time.Minute,
+		"ciba.interval":               5 * time.Second,
+		"ciba.max_binding_message":    64,
+		"ciba.max_user_code_failures": 5,
+		"devices.enrolment_ttl":       10 * time.Minute,
+		"shutdown_timeout":            15 * time.Second,
+		"issuer":                      "",
+		"admin_addr":                  "",
+		"admin_token":                 "",
+		"dev":                         false,
+	}
+}
+
+// envKeys are the keys settable from the environment.
+var envKeys = []string{
+	"addr", "admin_addr", "issuer", "db", "admin_token", "dev", "data_dir",
+	"log.level", "log.format", "keys.algs",
+	"tokens.access_ttl", "tokens.refresh_ttl", "tokens.id_token_ttl",
+	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
+	"devices.enrolment_ttl", "shutdown_timeout",
+}
+
+// loadConfig layers the configuration. flags holds the flags the user
+// set, by config key.
+func loadConfig(path string, getenv func(string) string, flags map[string]any) (Config, error) {
+	k := koanf.New(".")
+	if err := k.Load(confmap.Provider(defaults(), "."), nil); err != nil {
+		return Config{}, err
+	}
+	if path != "" {
+		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {
+			return Config{}, fmt.Errorf("read config %s: %w", path, err)
+		}
+	}
+	env := map[string]any{}
+	for _, key := range envKeys {
+		name := "BACKCHANNEL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		if v := getenv(name); v != "" {
+			if key == "keys.algs" {
+				env[key] = strings.Split(v, ",")
+			} else {
+				env[key] = v
+			}
+		}
+	}
+	if err := k.Load(confmap.Provider(env, "."), nil); err != nil {
+		return Config{}, err
+	}
+	if err := k.Load(confmap.Provider(flags, "."), nil); err != nil {
+		return Config{}, err
+	}
+	var c Config
+	if err := k.Unmarshal("", &c); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// Validate reports every problem of c at once.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		bad("addr %q is not host:port", c.Addr)
+	}
+	if c.AdminAddr != "" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			bad("admin_addr %q is not host:port", c.AdminAddr)
+		}
+	}
+	if c.Issuer == "" {
+		bad("issuer is required outside --dev (e.g. https://login.example.com)")
+	} else if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		bad("issuer %q must be an absolute URL without query or fragment (OIDC Discovery §3)", c.Issuer)
+	} else if u.Scheme != "https" && !(c.Dev && u.Scheme == "http") {
+		bad("issuer %q must use https (plain http only with --dev)", c.Issuer)
+	}
+	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
+		bad("db %q must be sqlite:PATH or a postgres:// URL", c.DB)
+	}
+	if len(c.AdminToken) > 0 && len(c.AdminToken) < 16 {
+		bad("admin_token must be at least 16 characters")
+	}
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+		bad("log.level %q must be debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "json" && c.Log.Format != "text" {
+		bad("log.format %q must be json or text", c.Log.Format)
+	}
+	if len(c.Keys.Algs) == 0 {
+		bad("keys.algs must name at least one alg")
+	}
+	for _, a := range c.Keys.Algs {
+		if !slices.Contains(keys.SigningAlgs(), a) {
+			bad("keys.algs: %q is not supported (supported: %s)", a, strings.Join(keys.SigningAlgs(), ", "))
+		}
+	}
+	for name, d := range map[string]time.Duration{
+		"tokens.access_ttl": c.Tokens.AccessTTL, "tokens.refresh_ttl": c.Tokens.RefreshTTL, "tokens.id_token_ttl": c.Tokens.IDTokenTTL,
+		"ciba.default_expiry": c.CIBA.DefaultExpiry, "ciba.max_expiry": c.CIBA.MaxExpiry, "ciba.interval": c.CIBA.Interval,
+		"devices.enrolment_ttl": c.Devices.EnrolmentTTL, "shutdown_timeout": c.ShutdownTimeout,
+	} {
+		if d <= 0 {
+			bad("%s must be a positive duration", name)
+		}
+	}
+	if c.CIBA.Interval > 0 && c.CIBA.Interval%time.Second != 0 {
+		bad("ciba.interval must be whole seconds (CIBA Core §7.3 sends it in seconds)")
+	}
+	if c.CIBA.DefaultExpiry > c.CIBA.MaxExpiry {
+		bad("ciba.default_expiry must not exceed ciba.max_expiry")
+	}
+	if c.CIBA.MaxBindingMessage < 1 || c.CIBA.MaxBindingMessage > 1024 {
+		bad("ciba.max_binding_message must be 1 to 1024")
+	}
+	if c.CIBA.MaxUserCodeFailures < 1 {
+		bad("ciba.max_user_code_failures must be at least 1")
+	}
+	for i, ti := range c.CIBA.LoginHintTokenIssuers {
+		if ti.Issuer == "" || ti.JWKSFile == "" {
+			bad("ciba.login_hint_token_issuers[%d] needs issuer and jwks_file", i)
+		}
+	}
+	return errors.Join(errs...)
+}

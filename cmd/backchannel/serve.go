@@ -1,0 +1,315 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/backchannel/backchannel/ciba"
+	"github.com/backchannel/backchannel/clientauth"
+	"github.com/backchannel/backchannel/device"
+	"github.com/backchannel/backchannel/httpapi"
+	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/store"
+	"github.com/backchannel/backchannel/store/sqlite"
+	"github.com/backchannel/backchannel/token"
+)
+
+func newServeCommand(env *cliEnv) *cobra.Command {
+	var configPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the OpenID Provider",
+		Long: `Run the OpenID Provider.
+
+Configuration is layered: defaults, then the YAML file of --config, then
+BACKCHANNEL_* environment variables, then flags. --dev runs on 127.0.0.1
+with an embedded database in ./backchannel-data, and creates a demo user,
+a demo client and a device enrolment code, which it prints.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			flags := map[string]any{}
+			for flag, key := range map[string]string{"addr": "addr", "issuer": "issuer", "db": "db", "admin-addr": "admin_addr", "dev": "dev"} {
+				if f := cmd.Flags().Lookup(flag); f.Changed {
+					if flag == "dev" {
+						flags[key] = f.Value.String() == "true"
+					} else {
+						flags[key] = f.Value.String()
+					}
+				}
+			}
+			cfg, err := loadConfig(configPath, env.getenv, flags)
+			if err != nil {
+				return err
+			}
+			return serve(cmd.Context(), cfg, cmd.Flags().Lookup("addr").Changed || env.getenv("BACKCHANNEL_ADDR") != "", env)
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "YAML configuration file")
+	cmd.Flags().String("addr", "", "listen address (default :8080; 127.0.0.1:8080 with --dev)")
+	cmd.Flags().String("issuer", "", "issuer identifier, e.g. https://login.example.com")
+	cmd.Flags().String("db", "", "database: sqlite:PATH (embedded, the default) or a postgres:// URL")
+	cmd.Flags().String("admin-addr", "", "serve the admin API on this address instead of the main listener")
+	cmd.Flags().Bool("dev", false, "development mode: 127.0.0.1, embedded database, demo user, client and enrolment code")
+	return cmd
+}
+
+// serve runs the server until ctx ends, then shuts it down gracefully.
+func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
+	if cfg.Dev {
+		if !addrSet {
+			cfg.Addr = "127.0.0.1:8080"
+		}
+		if cfg.DB == "" {
+			cfg.DB = "sqlite:" + filepath.Join(cfg.DataDir, "backchannel.db")
+		}
+	}
+	if cfg.DB == "" {
+		cfg.DB = "sqlite:" + filepath.Join(cfg.DataDir, "backchannel.db")
+	}
+
+	// Listen before validating the issuer, so --addr 127.0.0.1:0 works in
+	// --dev: the issuer is then derived from the address really bound.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer ln.Close()
+	if cfg.Dev && cfg.Issuer == "" {
+		cfg.Issuer = "http://" + ln.Addr().String()
+	}
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+
+	log := newLogger(env.stderr, cfg)
+	st, err := openStore(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	keySet, err := keys.Load(ctx, st, keys.Config{
+		Algs:             cfg.Keys.Algs,
+		MaxTokenLifetime: max(cfg.Tokens.AccessTTL, cfg.Tokens.IDTokenTTL),
+	})
+	if err != nil {
+		return fmt.Errorf("load signing keys: %w", err)
+	}
+	trusted, err := loadTrustedIssuers(cfg.CIBA.LoginHintTokenIssuers)
+	if err != nil {
+		return err
+	}
+
+	adminToken := cfg.AdminToken
+	generatedToken := false
+	if adminToken == "" {
+		if adminToken, err = devAdminToken(cfg); err != nil {
+			return err
+		}
+		generatedToken = true
+	}
+
+	clientKeys := &keys.ClientKeys{}
+	hub := &device.Hub{}
+	svc := &ciba.Service{
+		Store: st,
+		Tokens: &token.Issuer{
+			Issuer:     cfg.Issuer,
+			Keys:       keySet,
+			AccessTTL:  cfg.Tokens.AccessTTL,
+			RefreshTTL: cfg.Tokens.RefreshTTL,
+			IDTokenTTL: cfg.Tokens.IDTokenTTL,
+		},
+		Keys:                  keySet,
+		ClientKeys:            clientKeys,
+		Issuer:                cfg.Issuer,
+		LoginHintTokenIssuers: trusted,
+		Limits: ciba.Limits{
+			DefaultExpiry:       cfg.CIBA.DefaultExpiry,
+			MaxExpiry:           cfg.CIBA.MaxExpiry,
+			Interval:            cfg.CIBA.Interval,
+			MaxBindingMessage:   cfg.CIBA.MaxBindingMessage,
+			MaxUserCodeFailures: cfg.CIBA.MaxUserCodeFailures,
+		},
+		Changed: hub.Notify,
+	}
+	enroller := &device.Enroller{Store: st, TTL: cfg.Devices.EnrolmentTTL, BaseURL: cfg.Issuer}
+	deps := httpapi.Deps{
+		Log:          log,
+		Issuer:       cfg.Issuer,
+		Keys:         keySet,
+		ClientAuth:   &clientauth.Authenticator{Store: st, Keys: clientKeys, Issuer: cfg.Issuer},
+		CIBA:         svc,
+		Store:        st,
+		Hub:          hub,
+		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: cfg.Issuer},
+		Enroller:     enroller,
+		Registration: httpapi.DefaultPolicy(keySet, cfg.Dev),
+		AdminToken:   adminToken,
+	}
+
+	// Handlers see a context that ends when shutdown starts, so
+	// long-lived device streams close instead of holding shutdown up.
+	baseCtx, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
+	servers := []*http.Server{}
+	listeners := []net.Listener{ln}
+	var adminURL string
+	if cfg.AdminAddr != "" {
+		adminLn, err := net.Listen("tcp", cfg.AdminAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.AdminAddr, err)
+		}
+		defer adminLn.Close()
+		adminDeps := deps
+		adminDeps.AdminOnly = true
+		deps.AdminToken = ""
+		servers = append(servers, newHTTPServer(httpapi.New(deps), log, baseCtx), newHTTPServer(httpapi.New(adminDeps), log, baseCtx))
+		listeners = append(listeners, adminLn)
+		adminURL = "http://" + adminLn.Addr().String()
+	} else {
+		servers = append(servers, newHTTPServer(httpapi.New(deps), log, baseCtx))
+		adminURL = cfg.Issuer
+	}
+
+	if cfg.Dev {
+		if err := printDevSetup(ctx, env.stdout, st, enroller, cfg, adminURL, adminToken); err != nil {
+			return err
+		}
+	} else if generatedToken {
+		fmt.Fprintf(env.stdout, "admin token (generated; set BACKCHANNEL_ADMIN_TOKEN to choose one): %s\n", adminToken)
+	}
+
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		go func() { errc <- srv.Serve(listeners[i]) }()
+	}
+	log.Info("backchannel serving", "issuer", cfg.Issuer, "addr", ln.Addr().String(), "admin_url", adminURL, "db", redactDSN(cfg.DB), "dev", cfg.Dev)
+	fmt.Fprintf(env.stdout, "backchannel: listening on %s (issuer %s)\n", ln.Addr(), cfg.Issuer)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	cancelBase()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.Shutdown(shutdownCtx))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger, base context.Context) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// No WriteTimeout: device streams stay open for minutes. Handlers
+		// bound their own work with the request context.
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 32 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:    func(net.Listener) context.Context { return base },
+	}
+}
+
+func newLogger(w io.Writer, cfg Config) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.Log.Level)) // validated
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openStore opens the backend the DSN's scheme names.
+func openStore(ctx context.Context, dsn string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(dsn, "sqlite:"):
+		s, err := sqlite.Open(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		return s, nil
+	default:
+		// PostgreSQL support is tracked in issue 6.
+		return nil, fmt.Errorf("db %s: PostgreSQL is not supported yet; use sqlite:PATH", redactDSN(dsn))
+	}
+}
+
+// redactDSN hides a password in a database URL.
+func redactDSN(dsn string) string {
+	if i := strings.Index(dsn, "@"); i > 0 {
+		if j := strings.Index(dsn, "://"); j >= 0 && j < i {
+			return dsn[:j+3] + "…" + dsn[i:]
+		}
+	}
+	return dsn
+}
+
+// devAdminToken returns a new admin token. With --dev it is kept in the
+// data directory, so the commands of a walkthrough keep working across
+// restarts.
+func devAdminToken(cfg Config) (string, error) {
+	path := filepath.Join(cfg.DataDir, "admin-token")
+	if cfg.Dev {
+		if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) >= 16 {
+			return strings.TrimSpace(string(b)), nil
+		}
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	tok := base64.RawURLEncoding.EncodeToString(b)
+	if cfg.Dev {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+			return "", err
+		}
+	}
+	return tok, nil
+}
+
+func loadTrustedIssuers(cfgs []TrustedIssuerConfig) ([]ciba.TrustedIssuer, error) {
+	var out []ciba.TrustedIssuer
+	for _, c := range cfgs {
+		b, err := os.ReadFile(c.JWKSFile)
+		if err != nil {
+			return nil, fmt.Errorf("login_hint_token issuer %s: %w", c.Issuer, err)
+		}
+		set, err := keys.ParseJWKS(b)
+		if err != nil {
+			return nil, fmt.Errorf("login_hint_token issuer %s: %s: %w", c.Issuer, c.JWKSFile, err)
+		}
+		out = append(out, ciba.TrustedIssuer{Issuer: c.Issuer, Keys: set})
+	}
+	return out, nil
+}
