@@ -1,0 +1,97 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigLayers(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "backchannel.yaml")
+	yaml := `
+addr: ":9000"
+issuer: https://file.example
+db: sqlite:/var/lib/bc.db
+log: {level: warn}
+keys: {algs: [PS256, ES256]}
+ciba:
+  interval: 7s
+  max_binding_message: 40
+`
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{
+		"BACKCHANNEL_ISSUER":        "https://env.example",
+		"BACKCHANNEL_CIBA_INTERVAL": "9s",
+		"BACKCHANNEL_KEYS_ALGS":     "ES256,EdDSA",
+	}
+	flags := map[string]any{"issuer": "https://flag.example"}
+	cfg, err := loadConfig(path, func(k string) string { return env[k] }, flags)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct {
+		name      string
+		got, want any
+	}{
+		{"addr from the file", cfg.Addr, ":9000"},
+		{"issuer: flag over env over file", cfg.Issuer, "https://flag.example"},
+		{"interval: env over file", cfg.CIBA.Interval, 9 * time.Second},
+		{"binding message from the file", cfg.CIBA.MaxBindingMessage, 40},
+		{"log level from the file", cfg.Log.Level, "warn"},
+		{"log format default", cfg.Log.Format, "json"},
+		{"algs: env list", strings.Join(cfg.Keys.Algs, ","), "ES256,EdDSA"},
+		{"expiry default", cfg.CIBA.DefaultExpiry, 5 * time.Minute},
+	}
+	for _, c := range checks {
+		if c.got != c.want {
+			t.Errorf("%s: got %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("Validate() = %v, want nil", err)
+	}
+}
+
+func TestConfigValidateReportsEverything(t *testing.T) {
+	cfg, err := loadConfig("", func(string) string { return "" }, map[string]any{
+		"issuer":              "http://plain.example",
+		"db":                  "mysql://x",
+		"log.level":           "loud",
+		"keys.algs":           []string{"HS256"},
+		"ciba.interval":       "1500ms",
+		"ciba.default_expiry": "2h",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.Validate()
+	if err == nil {
+		t.Fatal("Validate() = nil for a bad config")
+	}
+	for _, want := range []string{"must use https", "db \"mysql://x\"", "log.level", "\"HS256\" is not supported", "whole seconds", "default_expiry must not exceed"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v\nwant it to mention %q", err, want)
+		}
+	}
+	// --dev allows a plain-http issuer.
+	cfg.Issuer, cfg.Dev = "http://127.0.0.1:8080", true
+	if err := cfg.Validate(); err != nil && strings.Contains(err.Error(), "https") {
+		t.Errorf("with --dev, Validate() still refuses http: %v", err)
+	}
+}
+
+func TestConfigFileErrors(t *testing.T) {
+	if _, err := loadConfig(filepath.Join(t.TempDir(), "missing.yaml"), func(string) string { return "" }, nil); err == nil {
+		t.Error("a missing config file is not an error")
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("ciba: {interval: [1,2]"), 0o600)
+	if _, err := loadConfig(bad, func(string) string { return "" }, nil); err == nil {
+		t.Error("malformed YAML is not an error")
+	}
+}
