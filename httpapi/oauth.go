@@ -16,12 +16,7 @@ import (
 // (CIBA Core §7): httpapi parses and authenticates, ciba decides.
 func handleBackchannelAuth(auth *clientauth.Authenticator, svc *ciba.Service, url string, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form, err := oauth.ParseForm(w, r)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		client, err := auth.Authenticate(r, form, url)
+		form, client, err := authenticatedForm(w, r, auth, url)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -34,6 +29,20 @@ func handleBackchannelAuth(auth *clientauth.Authenticator, svc *ciba.Service, ur
 		log.InfoContext(r.Context(), "backchannel request started", "client_id", client.ID, "http_request_id", RequestID(r.Context()))
 		oauth.WriteJSON(w, http.StatusOK, started)
 	})
+}
+
+// authenticatedForm parses an OAuth endpoint's form body and
+// authenticates the client, the first steps of every client endpoint.
+func authenticatedForm(w http.ResponseWriter, r *http.Request, auth *clientauth.Authenticator, url string) (oauth.Form, store.Client, error) {
+	form, err := oauth.ParseForm(w, r)
+	if err != nil {
+		return nil, store.Client{}, err
+	}
+	client, err := auth.Authenticate(r, form, url)
+	if err != nil {
+		return nil, store.Client{}, err
+	}
+	return form, client, nil
 }
 
 // A grant serves one grant_type at the token endpoint. The endpoint has
@@ -58,12 +67,7 @@ func (g cibaGrant) Exchange(ctx context.Context, client store.Client, form oauth
 // grant_type. Shared steps live here, so no grant can skip one.
 func handleToken(auth *clientauth.Authenticator, grants map[string]grant, url string, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form, err := oauth.ParseForm(w, r)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		client, err := auth.Authenticate(r, form, url)
+		form, client, err := authenticatedForm(w, r, auth, url)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
