@@ -75,13 +75,15 @@ type User struct {
 type State string
 
 // The request states. Pending moves to Approved or Denied once; Approved
-// moves to Redeemed once. Expiry is not a state: a Pending or Approved
-// request past ExpiresAt is expired.
+// moves to Redeemed once. A Pending or Approved request past ExpiresAt is
+// expired whatever its state says; Expired records that the expiry of a
+// ping or push request was handled (its notification queued).
 const (
 	Pending  State = "pending"
 	Approved State = "approved"
 	Denied   State = "denied"
 	Redeemed State = "redeemed"
+	Expired  State = "expired"
 )
 
 // Request is one backchannel authentication request (CIBA Core §7).
@@ -94,14 +96,21 @@ type Request struct {
 	Scopes      []string
 	ACRValues   []string
 	Binding     string // binding_message, as the user is shown it
-	// NotificationTokenHash is SHA-256 of client_notification_token
-	// (ping and push modes).
-	NotificationTokenHash []byte
-	DeliveryMode          DeliveryMode
-	CreatedAt             time.Time
-	ExpiresAt             time.Time     // always UTC
-	Interval              time.Duration // minimum polling interval; grows on slow_down
-	NextPollAt            time.Time     // earliest allowed poll; earlier polls get slow_down
+	// NotificationToken is the client_notification_token of ping and
+	// push requests, kept in clear because the notification must present
+	// it (CIBA Core §10.2). It moves to the Outbound row when the
+	// notification is queued and is cleared from the request then.
+	NotificationToken string
+	// AuthReqID is the auth_req_id of ping and push requests only, which
+	// the notification carries (CIBA Core §10.2, §10.3); like
+	// NotificationToken it is cleared once the notification is queued.
+	// Poll requests keep only AuthReqHash.
+	AuthReqID    string
+	DeliveryMode DeliveryMode
+	CreatedAt    time.Time
+	ExpiresAt    time.Time     // always UTC
+	Interval     time.Duration // minimum polling interval; grows on slow_down
+	NextPollAt   time.Time     // earliest allowed poll; earlier polls get slow_down
 
 	// Set by the decision.
 	DecidedAt time.Time
@@ -113,16 +122,27 @@ type Request struct {
 	Decision string
 }
 
-// Token is an opaque access token or a refresh token, stored hashed.
+// Token is an access token (opaque, or the record of a JWT access token)
+// or a refresh token, stored hashed.
 type Token struct {
-	Hash      []byte // SHA-256 of the token
+	Hash      []byte // SHA-256 of the token as sent to the client
 	Kind      TokenKind
 	ClientID  string
 	Subject   string
 	Scopes    []string
 	RequestID string // the backchannel request it came from
+	// FamilyID is shared by the tokens of one grant and all their
+	// refreshes, so that a replayed refresh token revokes them together.
+	FamilyID  string
+	AuthTime  time.Time // the user's authentication, carried across refreshes
+	ACR       string
+	AMR       []string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
+	// UsedAt is when a refresh token was exchanged (rotated); zero while
+	// unused. A second use is a replay.
+	UsedAt    time.Time
+	RevokedAt time.Time // zero while not revoked
 }
 
 // TokenKind says what a Token is.
@@ -138,7 +158,41 @@ const (
 // transaction as the request change, so that, for example, a redemption
 // and the tokens it issues are saved together or not at all.
 type Effects struct {
-	Tokens []Token
+	Tokens   []Token
+	Outbound []Outbound
+}
+
+// OutboundState is where a notification is in its delivery.
+type OutboundState string
+
+// The outbound states. Queued moves once to Delivered or Failed.
+const (
+	Queued    OutboundState = "queued"
+	Delivered OutboundState = "delivered"
+	Failed    OutboundState = "failed"
+)
+
+// Outbound is a notification to a client's
+// backchannel_client_notification_endpoint (CIBA Core §10.2, §10.3),
+// written in the same transaction as the decision it reports, so that a
+// crash cannot lose it. The notify package delivers it.
+type Outbound struct {
+	ID        string
+	RequestID string
+	ClientID  string
+	Endpoint  string
+	// Token is the client_notification_token, sent as a Bearer token.
+	// Token and Payload are cleared when the row leaves Queued: a push
+	// payload holds tokens, which must not outlive their delivery.
+	Token         string
+	Payload       json.RawMessage // the JSON body to POST
+	State         OutboundState
+	Attempts      int       // attempts started so far
+	NextAttemptAt time.Time // when the next attempt may start
+	ExpiresAt     time.Time // no attempt starts after this
+	LastError     string    // the last failure, for operators; never a secret
+	CreatedAt     time.Time
+	DoneAt        time.Time // when it left Queued
 }
 
 // Device is an enrolled authentication device of a user.
@@ -208,8 +262,45 @@ type Store interface {
 	// request are serialized: each decide sees the previous one's result.
 	UpdateRequest(ctx context.Context, id string, decide func(*Request) (Effects, error)) (Request, error)
 
+	// ExpiringRequests lists up to limit requests in state Pending whose
+	// ExpiresAt is at or before now and whose DeliveryMode is ping or
+	// push, oldest expiry first: those whose expiry must be notified.
+	// A zero ExpiresAt counts as before every time. A limit of 0 or less
+	// lists nothing.
+	ExpiringRequests(ctx context.Context, now time.Time, limit int) ([]Request, error)
+
 	// Tokens.
 	Token(ctx context.Context, hash []byte) (Token, error)
+	// UpdateToken loads token hash and calls decide with it, with the
+	// semantics of UpdateRequest: on nil the token and the effects are
+	// saved in one transaction; on an error nothing is saved and the
+	// error is returned as it is.
+	UpdateToken(ctx context.Context, hash []byte, decide func(*Token) (Effects, error)) (Token, error)
+	// RevokeFamily sets RevokedAt to at on every token of the family that
+	// is not revoked yet. A family without tokens is not an error. An
+	// empty familyID names no family and changes nothing.
+	RevokeFamily(ctx context.Context, familyID string, at time.Time) error
+
+	// Outbox.
+	// ClaimOutbound atomically takes up to limit Queued rows whose
+	// NextAttemptAt is at or before now, oldest first, increments their
+	// Attempts and sets their NextAttemptAt to now+lease so no other
+	// worker takes them meanwhile, and returns them as updated. Oldest
+	// first means by NextAttemptAt, then by creation; a zero
+	// NextAttemptAt counts as before every time. A limit of 0 or less
+	// takes nothing.
+	ClaimOutbound(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Outbound, error)
+	// RetryOutbound schedules the next attempt of a Queued row at next and
+	// records lastError. ErrNotFound if the row is not Queued.
+	RetryOutbound(ctx context.Context, id string, next time.Time, lastError string) error
+	// FinishOutbound moves a Queued row to state (Delivered or Failed) at
+	// at, records lastError, and clears its Token and Payload.
+	// ErrNotFound if the row is not Queued.
+	FinishOutbound(ctx context.Context, id string, state OutboundState, at time.Time, lastError string) error
+	// Outbound returns one row, for tests and operators.
+	Outbound(ctx context.Context, id string) (Outbound, error)
+	// OutboundByRequest lists a request's rows, oldest first.
+	OutboundByRequest(ctx context.Context, requestID string) ([]Outbound, error)
 
 	// Devices.
 	CreateEnrolment(ctx context.Context, e Enrolment) error

@@ -10,14 +10,14 @@ import (
 )
 
 const requestColumns = `id, auth_req_hash, client_id, subject, state, scopes, acr_values,
-	binding_message, notification_token_hash, delivery_mode, created_at, expires_at,
-	poll_interval, next_poll_at, decided_at, device_id, acr, amr, decision`
+	binding_message, notification_token, auth_req_id, delivery_mode, created_at,
+	expires_at, poll_interval, next_poll_at, decided_at, device_id, acr, amr, decision`
 
 func scanRequest(row scanner) (store.Request, error) {
 	var r store.Request
 	err := row.Scan(&r.ID, blobDest{&r.AuthReqHash}, &r.ClientID, &r.Subject, &r.State,
-		listDest{&r.Scopes}, listDest{&r.ACRValues}, &r.Binding, blobDest{&r.NotificationTokenHash},
-		&r.DeliveryMode, timeDest{&r.CreatedAt}, timeDest{&r.ExpiresAt}, &r.Interval,
+		listDest{&r.Scopes}, listDest{&r.ACRValues}, &r.Binding, &r.NotificationToken,
+		&r.AuthReqID, &r.DeliveryMode, timeDest{&r.CreatedAt}, timeDest{&r.ExpiresAt}, &r.Interval,
 		timeDest{&r.NextPollAt}, timeDest{&r.DecidedAt}, &r.DeviceID, &r.ACR, listDest{&r.AMR}, &r.Decision)
 	return r, check(err)
 }
@@ -26,9 +26,9 @@ func scanRequest(row scanner) (store.Request, error) {
 // r.AuthReqHash exists.
 func (s *Store) CreateRequest(ctx context.Context, r store.Request) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, blobArg(r.AuthReqHash), r.ClientID, r.Subject, r.State,
-		listArg(r.Scopes), listArg(r.ACRValues), r.Binding, blobArg(r.NotificationTokenHash),
+		listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken, r.AuthReqID,
 		r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval,
 		timeArg(r.NextPollAt), timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision)
 	if err != nil {
@@ -77,10 +77,10 @@ func (s *Store) PendingRequests(ctx context.Context, sub string, now time.Time) 
 
 // UpdateRequest loads request id, calls decide with it and, if decide
 // returns nil, saves every field of the request but its ID and inserts
-// the effects' tokens, all in one write transaction. If decide returns an
+// the effects' tokens and outbound rows, all in one write transaction. If decide returns an
 // error, nothing is saved and UpdateRequest returns the request as decide
 // left it with that error, unwrapped, so callers can use errors.As. If
-// saving fails (store.ErrConflict for a token hash that exists, say),
+// saving fails (store.ErrConflict for a token hash or outbound ID that exists, say),
 // nothing is saved. decide is called at most once, and must not call the
 // Store's write methods.
 func (s *Store) UpdateRequest(ctx context.Context, id string, decide func(*store.Request) (store.Effects, error)) (store.Request, error) {
@@ -100,24 +100,19 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, decide func(*store
 			return fmt.Errorf("request ID changed to %q", r.ID)
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE requests SET auth_req_hash = ?, client_id = ?, subject = ?,
-			state = ?, scopes = ?, acr_values = ?, binding_message = ?, notification_token_hash = ?,
-			delivery_mode = ?, created_at = ?, expires_at = ?, poll_interval = ?, next_poll_at = ?,
+			state = ?, scopes = ?, acr_values = ?, binding_message = ?, notification_token = ?,
+			auth_req_id = ?, delivery_mode = ?, created_at = ?, expires_at = ?, poll_interval = ?, next_poll_at = ?,
 			decided_at = ?, device_id = ?, acr = ?, amr = ?, decision = ?
 			WHERE id = ?`,
 			blobArg(r.AuthReqHash), r.ClientID, r.Subject,
-			r.State, listArg(r.Scopes), listArg(r.ACRValues), r.Binding, blobArg(r.NotificationTokenHash),
-			r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval, timeArg(r.NextPollAt),
+			r.State, listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken,
+			r.AuthReqID, r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval, timeArg(r.NextPollAt),
 			timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision,
 			id)
 		if err != nil {
 			return check(err)
 		}
-		for _, t := range fx.Tokens {
-			if err := insertToken(ctx, tx, t); err != nil {
-				return err
-			}
-		}
-		return nil
+		return insertEffects(ctx, tx, fx)
 	})
 	switch {
 	case decideErr != nil:
@@ -128,33 +123,40 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, decide func(*store
 	return r, nil
 }
 
-const tokenColumns = `hash, kind, client_id, subject, scopes, request_id, issued_at, expires_at`
-
-func scanToken(row scanner) (store.Token, error) {
-	var t store.Token
-	err := row.Scan(blobDest{&t.Hash}, &t.Kind, &t.ClientID, &t.Subject, listDest{&t.Scopes},
-		&t.RequestID, timeDest{&t.IssuedAt}, timeDest{&t.ExpiresAt})
-	return t, check(err)
+// ExpiringRequests returns up to limit pending ping and push requests that
+// expire at or before now, by expiry and then by creation. A zero ExpiresAt
+// counts as the earliest time. A limit of 0 or less returns nothing.
+func (s *Store) ExpiringRequests(ctx context.Context, now time.Time, limit int) ([]store.Request, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	// The delivery_mode term matches the WHERE clause of the partial index
+	// requests_expiring, so it must stay in this form.
+	rows, err := s.r.QueryContext(ctx, `SELECT `+requestColumns+` FROM requests
+		WHERE state = ? AND delivery_mode IN ('ping', 'push')
+			AND (expires_at IS NULL OR expires_at <= ?)
+		ORDER BY expires_at, rowid LIMIT ?`, store.Pending, timeArg(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("list expiring requests: %w", err)
+	}
+	rs, err := collect(rows, scanRequest)
+	if err != nil {
+		return nil, fmt.Errorf("list expiring requests: %w", err)
+	}
+	return rs, nil
 }
 
-func insertToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
-	if len(t.Hash) == 0 {
-		return fmt.Errorf("create token: empty hash")
+// insertEffects creates the tokens and outbound rows of fx in tx.
+func insertEffects(ctx context.Context, tx *sql.Tx, fx store.Effects) error {
+	for _, t := range fx.Tokens {
+		if err := insertToken(ctx, tx, t); err != nil {
+			return err
+		}
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		t.Hash, t.Kind, t.ClientID, t.Subject, listArg(t.Scopes), t.RequestID,
-		timeArg(t.IssuedAt), timeArg(t.ExpiresAt))
-	if err != nil {
-		return fmt.Errorf("create token: %w", check(err))
+	for _, o := range fx.Outbound {
+		if err := insertOutbound(ctx, tx, o); err != nil {
+			return err
+		}
 	}
 	return nil
-}
-
-// Token returns the token whose Hash is hash, or store.ErrNotFound.
-func (s *Store) Token(ctx context.Context, hash []byte) (store.Token, error) {
-	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
-	if err != nil {
-		return store.Token{}, fmt.Errorf("load token: %w", err)
-	}
-	return t, nil
 }

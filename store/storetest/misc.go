@@ -119,7 +119,7 @@ func testEmptyValues(t *testing.T, s store.Store) {
 	// Empty, non-nil values come back nil too.
 	must(t, s.CreateClient(ctx, store.Client{ID: "c2", SecretHash: []byte{}, GrantTypes: []string{}, JWKS: json.RawMessage{}}))
 	must(t, s.CreateRequest(ctx, store.Request{ID: "r2", AuthReqHash: hash("r2"),
-		Scopes: []string{}, ACRValues: []string{}, AMR: []string{}, NotificationTokenHash: []byte{}}))
+		Scopes: []string{}, ACRValues: []string{}, AMR: []string{}}))
 	must(t, s.CreateUser(ctx, store.User{Subject: "u2", Claims: json.RawMessage{}, UserCodeHash: []byte{}}))
 
 	check := func(name string, want, got any, err error) {

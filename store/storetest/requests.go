@@ -85,7 +85,8 @@ func decided(r store.Request) store.Request {
 	r.ACRValues = []string{"urn:example:acr:low"}
 	r.Binding = "changed binding"
 	r.AuthReqHash = hash("another auth_req_id")
-	r.NotificationTokenHash = hash("another notification token")
+	r.NotificationToken = ""
+	r.AuthReqID = ""
 	r.ClientID = "client-2"
 	r.Subject = "bob"
 	r.DeliveryMode = store.Poll

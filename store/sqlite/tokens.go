@@ -1,0 +1,107 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/backchannel/backchannel/store"
+)
+
+const tokenColumns = `hash, kind, client_id, subject, scopes, request_id, family_id,
+	auth_time, acr, amr, issued_at, expires_at, used_at, revoked_at`
+
+func scanToken(row scanner) (store.Token, error) {
+	var t store.Token
+	err := row.Scan(blobDest{&t.Hash}, &t.Kind, &t.ClientID, &t.Subject, listDest{&t.Scopes},
+		&t.RequestID, &t.FamilyID, timeDest{&t.AuthTime}, &t.ACR, listDest{&t.AMR},
+		timeDest{&t.IssuedAt}, timeDest{&t.ExpiresAt}, timeDest{&t.UsedAt}, timeDest{&t.RevokedAt})
+	return t, check(err)
+}
+
+func insertToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
+	if len(t.Hash) == 0 {
+		return errors.New("create token: empty hash")
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		t.Hash, t.Kind, t.ClientID, t.Subject, listArg(t.Scopes), t.RequestID, t.FamilyID,
+		timeArg(t.AuthTime), t.ACR, listArg(t.AMR),
+		timeArg(t.IssuedAt), timeArg(t.ExpiresAt), timeArg(t.UsedAt), timeArg(t.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("create token: %w", check(err))
+	}
+	return nil
+}
+
+// Token returns the token whose Hash is hash, or store.ErrNotFound.
+func (s *Store) Token(ctx context.Context, hash []byte) (store.Token, error) {
+	t, err := scanToken(s.r.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
+	if err != nil {
+		return store.Token{}, fmt.Errorf("load token: %w", err)
+	}
+	return t, nil
+}
+
+// UpdateToken loads the token whose Hash is hash, calls decide with it
+// and, if decide returns nil, saves every field of the token but its Hash
+// and creates the effects, all in one write transaction. If decide returns
+// an error, nothing is saved and UpdateToken returns the token as decide
+// left it with that error, unwrapped. If saving fails, nothing is saved.
+// decide is called at most once, and must not call the Store's write
+// methods.
+func (s *Store) UpdateToken(ctx context.Context, hash []byte, decide func(*store.Token) (store.Effects, error)) (store.Token, error) {
+	var t store.Token
+	var decideErr error
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		t, err = scanToken(tx.QueryRowContext(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
+		if err != nil {
+			return err
+		}
+		var fx store.Effects
+		if fx, decideErr = decide(&t); decideErr != nil {
+			return decideErr
+		}
+		if !bytes.Equal(t.Hash, hash) {
+			return errors.New("token hash changed")
+		}
+		_, err = tx.ExecContext(ctx, `UPDATE tokens SET kind = ?, client_id = ?, subject = ?, scopes = ?,
+			request_id = ?, family_id = ?, auth_time = ?, acr = ?, amr = ?,
+			issued_at = ?, expires_at = ?, used_at = ?, revoked_at = ?
+			WHERE hash = ?`,
+			t.Kind, t.ClientID, t.Subject, listArg(t.Scopes),
+			t.RequestID, t.FamilyID, timeArg(t.AuthTime), t.ACR, listArg(t.AMR),
+			timeArg(t.IssuedAt), timeArg(t.ExpiresAt), timeArg(t.UsedAt), timeArg(t.RevokedAt),
+			hash)
+		if err != nil {
+			return check(err)
+		}
+		return insertEffects(ctx, tx, fx)
+	})
+	switch {
+	case decideErr != nil:
+		return t, decideErr
+	case err != nil:
+		return store.Token{}, fmt.Errorf("update token: %w", err)
+	}
+	return t, nil
+}
+
+// RevokeFamily sets RevokedAt to at on the tokens of family familyID that
+// are not revoked yet. An empty familyID names no family and changes
+// nothing.
+func (s *Store) RevokeFamily(ctx context.Context, familyID string, at time.Time) error {
+	if familyID == "" {
+		return nil
+	}
+	_, err := s.w.ExecContext(ctx, `UPDATE tokens SET revoked_at = ?
+		WHERE family_id = ? AND revoked_at IS NULL`, timeArg(at), familyID)
+	if err != nil {
+		return fmt.Errorf("revoke token family %q: %w", familyID, check(err))
+	}
+	return nil
+}
