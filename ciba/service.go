@@ -68,6 +68,9 @@ type Limits struct {
 	MaxNotificationToken int           // in bytes; 1024
 	MaxUserCodeFailures  int           // wrong user codes before the code locks; 5
 	Skew                 time.Duration // clock skew allowed on JWT times; 60 s
+	// NotificationWindow is how long a ping or push notification is
+	// retried; 10 minutes, and never less than the request's lifetime.
+	NotificationWindow time.Duration
 }
 
 func (l Limits) withDefaults() Limits {
@@ -81,6 +84,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.Interval, 5*time.Second)
 	def(&l.SlowDownStep, 5*time.Second)
 	def(&l.Skew, time.Minute)
+	def(&l.NotificationWindow, 10*time.Minute)
 	if l.MaxBindingMessage <= 0 {
 		l.MaxBindingMessage = 64
 	}
@@ -113,6 +117,15 @@ type Service struct {
 	// Changed is called after a request of subject is created or
 	// decided, to wake that user's device streams. Optional.
 	Changed func(subject string)
+	// Queued is called after a notification was queued in the outbox, to
+	// wake the delivery worker at once. Optional.
+	Queued func()
+}
+
+func (s *Service) queued() {
+	if s.Queued != nil {
+		s.Queued()
+	}
 }
 
 func (s *Service) now() time.Time {
@@ -192,7 +205,8 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		NextPollAt:   now.Add(lim.Interval),
 	}
 	if p.notificationToken != "" {
-		r.NotificationTokenHash = hashString(p.notificationToken)
+		r.NotificationToken = p.notificationToken
+		r.AuthReqID = authReqID
 	}
 	if err := s.Store.CreateRequest(ctx, r); err != nil {
 		return Started{}, fmt.Errorf("create request: %w", err)
@@ -254,7 +268,7 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string) 
 			return store.Effects{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id was already redeemed")
 		case r.State == store.Denied:
 			return store.Effects{}, oauth.Errorf(oauth.AccessDenied, "the user denied the request")
-		case Expired(*r, now):
+		case r.State == store.Expired, Expired(*r, now):
 			return store.Effects{}, oauth.Errorf(oauth.ExpiredToken, "the request expired before it was approved")
 		case r.State == store.Pending:
 			// CIBA Core §7.3, RFC 8628 §3.5: a client polling before the
@@ -277,7 +291,7 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string) 
 				AuthTime:  r.DecidedAt,
 				ACR:       r.ACR,
 				AMR:       r.AMR,
-				Claims:    ReleasedClaims(user, r.Scopes),
+				Claims:    token.ReleasedClaims(user, r.Scopes),
 			})
 			if err != nil {
 				return store.Effects{}, fmt.Errorf("issue tokens: %w", err)
@@ -348,6 +362,15 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 	if err != nil {
 		return fmt.Errorf("load client: %w", err)
 	}
+	var user store.User
+	if c.DeliveryMode == store.Push && d.Approve {
+		// Push mode delivers the tokens, and the ID token carries the
+		// user's claims (CIBA Core §10.3.1).
+		user, err = s.Store.User(ctx, r.Subject)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("load user: %w", err)
+		}
+	}
 	now := s.now()
 	_, err = s.Store.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
 		switch {
@@ -370,7 +393,7 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 		r.DecidedAt = now
 		r.DeviceID = dev.ID
 		r.Decision = d.Signed
-		return store.Effects{}, nil
+		return s.notification(r, c, user, now)
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound
@@ -379,6 +402,9 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 		return err
 	}
 	s.changed(r.Subject)
+	if c.DeliveryMode == store.Ping || c.DeliveryMode == store.Push {
+		s.queued()
+	}
 	return nil
 }
 

@@ -34,7 +34,7 @@ func TestDiscovery(t *testing.T) {
 		}
 	}
 	lists := map[string][]string{
-		"backchannel_token_delivery_modes_supported":                      {"poll"},
+		"backchannel_token_delivery_modes_supported":                      {"poll", "ping", "push"},
 		"grant_types_supported":                                           {"urn:openid:params:grant-type:ciba"},
 		"backchannel_authentication_request_signing_alg_values_supported": {"ES256", "PS256", "RS256", "EdDSA"},
 		"id_token_signing_alg_values_supported":                           {"ES256"},

@@ -78,7 +78,7 @@ func newMetadata(d Deps) Metadata {
 // DefaultPolicy returns the registration policy of a server with keys k.
 func DefaultPolicy(k *keys.Set, allowInsecure bool) registration.Policy {
 	return registration.Policy{
-		DeliveryModes:     []store.DeliveryMode{store.Poll},
+		DeliveryModes:     []store.DeliveryMode{store.Poll, store.Ping, store.Push},
 		IDTokenAlgs:       k.Algs(),
 		RequestObjectAlgs: ciba.RequestObjectAlgs(),
 		Scopes:            ciba.Scopes(),

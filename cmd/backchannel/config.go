@@ -41,9 +41,12 @@ type Config struct {
 	} `koanf:"keys"`
 
 	Tokens struct {
-		AccessTTL  time.Duration `koanf:"access_ttl"`   // default 10m
-		RefreshTTL time.Duration `koanf:"refresh_ttl"`  // default 720h
-		IDTokenTTL time.Duration `koanf:"id_token_ttl"` // default 10m
+		// AccessTokenFormat is "opaque" (default: random, stored hashed)
+		// or "jwt" (RFC 9068, typ at+jwt).
+		AccessTokenFormat string        `koanf:"access_token_format"`
+		AccessTTL         time.Duration `koanf:"access_ttl"`   // default 10m
+		RefreshTTL        time.Duration `koanf:"refresh_ttl"`  // default 720h
+		IDTokenTTL        time.Duration `koanf:"id_token_ttl"` // default 10m
 	} `koanf:"tokens"`
 
 	CIBA struct {
@@ -59,6 +62,22 @@ type Config struct {
 	Devices struct {
 		EnrolmentTTL time.Duration `koanf:"enrolment_ttl"` // default 10m
 	} `koanf:"devices"`
+
+	// Notify configures ping and push delivery.
+	Notify struct {
+		AttemptTimeout time.Duration `koanf:"attempt_timeout"` // per attempt; default 10s
+		MaxAttempts    int           `koanf:"max_attempts"`    // default 8
+		Concurrency    int           `koanf:"concurrency"`     // parallel deliveries; default 16
+		Window         time.Duration `koanf:"window"`          // how long a notification is retried; default 10m
+	} `koanf:"notify"`
+
+	// Egress guards outbound calls to client-chosen URLs (notification
+	// endpoints, jwks_uri): https only, and no loopback, private,
+	// link-local or metadata addresses, except those listed in Allow
+	// (CIDRs or host names). --dev allows everything.
+	Egress struct {
+		Allow []string `koanf:"allow"`
+	} `koanf:"egress"`
 
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"` // default 15s
 }
@@ -77,6 +96,7 @@ func defaults() map[string]any {
 		"log.level":                   "info",
 		"log.format":                  "json",
 		"keys.algs":                   []string{"ES256"},
+		"tokens.access_token_format":  "opaque",
 		"tokens.access_ttl":           10 * time.Minute,
 		"tokens.refresh_ttl":          720 * time.Hour,
 		"tokens.id_token_ttl":         10 * time.Minute,
@@ -86,6 +106,11 @@ func defaults() map[string]any {
 		"ciba.max_binding_message":    64,
 		"ciba.max_user_code_failures": 5,
 		"devices.enrolment_ttl":       10 * time.Minute,
+		"notify.attempt_timeout":      10 * time.Second,
+		"notify.max_attempts":         8,
+		"notify.concurrency":          16,
+		"notify.window":               10 * time.Minute,
+		"egress.allow":                []string{},
 		"shutdown_timeout":            15 * time.Second,
 		"issuer":                      "",
 		"admin_addr":                  "",
@@ -97,10 +122,11 @@ func defaults() map[string]any {
 // envKeys are the keys settable from the environment.
 var envKeys = []string{
 	"addr", "admin_addr", "issuer", "db", "admin_token", "dev", "data_dir",
-	"log.level", "log.format", "keys.algs",
-	"tokens.access_ttl", "tokens.refresh_ttl", "tokens.id_token_ttl",
+	"log.level", "log.format", "keys.algs", "egress.allow",
+	"tokens.access_token_format", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.id_token_ttl",
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
 	"devices.enrolment_ttl", "shutdown_timeout",
+	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
 }
 
 // loadConfig layers the configuration. flags holds the flags the user
@@ -119,7 +145,7 @@ func loadConfig(path string, getenv func(string) string, flags map[string]any) (
 	for _, key := range envKeys {
 		name := "BACKCHANNEL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 		if v := getenv(name); v != "" {
-			if key == "keys.algs" {
+			if key == "keys.algs" || key == "egress.allow" {
 				env[key] = strings.Split(v, ",")
 			} else {
 				env[key] = v
@@ -182,10 +208,20 @@ func (c *Config) Validate() error {
 		"tokens.access_ttl": c.Tokens.AccessTTL, "tokens.refresh_ttl": c.Tokens.RefreshTTL, "tokens.id_token_ttl": c.Tokens.IDTokenTTL,
 		"ciba.default_expiry": c.CIBA.DefaultExpiry, "ciba.max_expiry": c.CIBA.MaxExpiry, "ciba.interval": c.CIBA.Interval,
 		"devices.enrolment_ttl": c.Devices.EnrolmentTTL, "shutdown_timeout": c.ShutdownTimeout,
+		"notify.attempt_timeout": c.Notify.AttemptTimeout, "notify.window": c.Notify.Window,
 	} {
 		if d <= 0 {
 			bad("%s must be a positive duration", name)
 		}
+	}
+	if c.Tokens.AccessTokenFormat != "opaque" && c.Tokens.AccessTokenFormat != "jwt" {
+		bad("tokens.access_token_format %q must be opaque or jwt", c.Tokens.AccessTokenFormat)
+	}
+	if c.Notify.MaxAttempts < 1 || c.Notify.MaxAttempts > 100 {
+		bad("notify.max_attempts must be 1 to 100")
+	}
+	if c.Notify.Concurrency < 1 || c.Notify.Concurrency > 1024 {
+		bad("notify.concurrency must be 1 to 1024")
 	}
 	if c.CIBA.Interval > 0 && c.CIBA.Interval%time.Second != 0 {
 		bad("ciba.interval must be whole seconds (CIBA Core §7.3 sends it in seconds)")
