@@ -191,10 +191,6 @@ func TestClientLibrary(t *testing.T) {
 	id, secret := s.createClient(nil)
 	s.createUser(map[string]any{"sub": "u1", "email": "hana@example.jp"})
 	dev := s.enrolDevice("u1")
-	// Real time here: the library sleeps for the interval.
-	s.clock.mu.Lock()
-	s.clock.now = time.Now()
-	s.clock.mu.Unlock()
 
 	rp, err := client.New(t.Context(), client.Config{Issuer: s.URL, ClientID: id, ClientSecret: secret, HTTPClient: s.Client()})
 	if err != nil {

@@ -103,9 +103,6 @@ func TestPrivateKeyJWTClient(t *testing.T) {
 	}
 	s.createUser(map[string]any{"sub": "u1"})
 	dev := s.enrolDevice("u1")
-	s.clock.mu.Lock()
-	s.clock.now = time.Now()
-	s.clock.mu.Unlock()
 
 	rp, err := client.New(t.Context(), client.Config{Issuer: s.URL, ClientID: out["client_id"].(string), AuthMethod: client.AuthPrivateKey, PrivateKey: priv, KeyID: "rp-1", HTTPClient: s.Client()})
 	if err != nil {

@@ -28,22 +28,24 @@ import (
 
 const testAdminToken = "test-admin-token-0123456789"
 
-// clock is a settable clock shared by every service of a test server.
+// clock is real time plus an offset that tests advance, so time moves
+// on its own (the delivery worker's backoff works) and tests can still
+// jump ahead (expiry, slow_down).
 type clock struct {
-	mu  sync.Mutex
-	now time.Time
+	mu     sync.Mutex
+	offset time.Duration
 }
 
 func (c *clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	return time.Now().UTC().Add(c.offset)
 }
 
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+	c.offset += d
 }
 
 // testServer is the real handler on a real SQLite store, over HTTP.
@@ -59,16 +61,34 @@ type testServer struct {
 // newTestServer starts a server; limits override the protocol defaults.
 func newTestServer(t *testing.T, limits ...ciba.Limits) *testServer {
 	t.Helper()
-	lim := ciba.Limits{MaxUserCodeFailures: 3}
+	opts := testOptions{limits: ciba.Limits{MaxUserCodeFailures: 3}}
 	if len(limits) > 0 {
-		lim = limits[0]
+		opts.limits = limits[0]
 	}
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "backchannel.db"))
+	return startTestServer(t, opts)
+}
+
+// testOptions vary the test server.
+type testOptions struct {
+	limits ciba.Limits
+	dbPath string // default: a new database
+	// notify runs the outbox worker, delivering ping and push
+	// notifications to loopback receivers.
+	notify bool
+}
+
+func startTestServer(t *testing.T, opts testOptions) *testServer {
+	t.Helper()
+	lim := opts.limits
+	if opts.dbPath == "" {
+		opts.dbPath = filepath.Join(t.TempDir(), "backchannel.db")
+	}
+	st, err := sqlite.Open(t.Context(), opts.dbPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	clk := &clock{now: time.Now().UTC().Truncate(time.Second)}
+	clk := &clock{}
 	ks, err := keys.Load(t.Context(), st, keys.Config{MaxTokenLifetime: time.Hour, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
