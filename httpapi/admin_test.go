@@ -35,7 +35,7 @@ func TestDiscovery(t *testing.T) {
 	}
 	lists := map[string][]string{
 		"backchannel_token_delivery_modes_supported":                      {"poll", "ping", "push"},
-		"grant_types_supported":                                           {"urn:openid:params:grant-type:ciba"},
+		"grant_types_supported":                                           {"urn:openid:params:grant-type:ciba", "refresh_token"},
 		"backchannel_authentication_request_signing_alg_values_supported": {"ES256", "PS256", "RS256", "EdDSA"},
 		"id_token_signing_alg_values_supported":                           {"ES256"},
 		"token_endpoint_auth_methods_supported":                           {"client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt"},

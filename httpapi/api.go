@@ -20,6 +20,7 @@ import (
 	"github.com/backchannel/backchannel/oauth"
 	"github.com/backchannel/backchannel/registration"
 	"github.com/backchannel/backchannel/store"
+	"github.com/backchannel/backchannel/token"
 )
 
 // Deps are the services the handlers use. All fields are required unless
@@ -35,6 +36,9 @@ type Deps struct {
 	DeviceAuth   *device.Authenticator
 	Enroller     *device.Enroller
 	Registration registration.Policy
+	// Tokens serves refresh, introspection, revocation and userinfo.
+	// Nil leaves the refresh_token grant and those endpoints out.
+	Tokens *token.Service
 	// AdminToken guards the admin API. Empty means the admin API is not
 	// served by this handler (it may have a listener of its own).
 	AdminToken string

@@ -34,6 +34,15 @@ type Metadata struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	DeviceAPIURI                      string   `json:"device_api_uri"` // backchannel's authentication-device API
+
+	// The token lifecycle endpoints, present when Deps.Tokens is set:
+	// OIDC Core §5.3, RFC 7662 and RFC 7009, with the metadata of
+	// RFC 8414 §2.
+	UserInfoEndpoint         string   `json:"userinfo_endpoint,omitempty"`
+	IntrospectionEndpoint    string   `json:"introspection_endpoint,omitempty"`
+	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	RevocationEndpoint       string   `json:"revocation_endpoint,omitempty"`
+	RevocationAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
 }
 
 func newMetadata(d Deps) Metadata {
@@ -49,7 +58,7 @@ func newMetadata(d Deps) Metadata {
 			}
 		}
 	}
-	return Metadata{
+	m := Metadata{
 		Issuer:                            d.Issuer,
 		JWKSURI:                           endpoint(d.Issuer, "/jwks"),
 		TokenEndpoint:                     endpoint(d.Issuer, "/token"),
@@ -57,11 +66,9 @@ func newMetadata(d Deps) Metadata {
 		BackchannelDeliveryModes:          modes,
 		BackchannelRequestSigningAlgs:     d.Registration.RequestObjectAlgs,
 		BackchannelUserCodeParameter:      true,
-		// The refresh_token grant arrives with the token lifecycle;
-		// refresh tokens are issued to clients registered for it.
-		GrantTypes:    []string{oauth.GrantCIBA},
-		ResponseTypes: []string{},
-		Scopes:        ciba.Scopes(),
+		GrantTypes:                        []string{oauth.GrantCIBA},
+		ResponseTypes:                     []string{},
+		Scopes:                            ciba.Scopes(),
 		Claims: []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "acr", "amr", "at_hash",
 			"name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile",
 			"picture", "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
@@ -73,6 +80,17 @@ func newMetadata(d Deps) Metadata {
 		TokenEndpointAuthSigningAlgs: assertionAlgs,
 		DeviceAPIURI:                 endpoint(d.Issuer, "/device/v1"),
 	}
+	if d.Tokens != nil {
+		// Introspection and revocation authenticate clients exactly as
+		// the token endpoint does.
+		m.GrantTypes = append(m.GrantTypes, oauth.GrantRefresh)
+		m.UserInfoEndpoint = endpoint(d.Issuer, "/userinfo")
+		m.IntrospectionEndpoint = endpoint(d.Issuer, "/introspect")
+		m.IntrospectionAuthMethods = registration.AuthMethods()
+		m.RevocationEndpoint = endpoint(d.Issuer, "/revoke")
+		m.RevocationAuthMethods = registration.AuthMethods()
+	}
+	return m
 }
 
 // DefaultPolicy returns the registration policy of a server with keys k.

@@ -52,9 +52,13 @@ type grant interface {
 }
 
 func grants(d Deps) map[string]grant {
-	return map[string]grant{
+	g := map[string]grant{
 		oauth.GrantCIBA: cibaGrant{d.CIBA},
 	}
+	if d.Tokens != nil {
+		g[oauth.GrantRefresh] = refreshGrant{d.Tokens}
+	}
+	return g
 }
 
 type cibaGrant struct{ svc *ciba.Service }

@@ -31,6 +31,13 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /jwks", handleJWKS(d.Keys))
 	mux.Handle("POST /bc-authorize", handleBackchannelAuth(d.ClientAuth, d.CIBA, endpoint(d.Issuer, "/bc-authorize"), d.Log))
 	mux.Handle("POST /token", handleToken(d.ClientAuth, grants(d), endpoint(d.Issuer, "/token"), d.Log))
+	if d.Tokens != nil {
+		mux.Handle("GET /userinfo", handleUserInfo(d.Tokens, d.Log))
+		mux.Handle("POST /userinfo", handleUserInfo(d.Tokens, d.Log))
+		mux.Handle("OPTIONS /userinfo", handleUserInfoPreflight())
+		mux.Handle("POST /introspect", handleIntrospect(d.ClientAuth, d.Tokens, endpoint(d.Issuer, "/introspect"), d.Log))
+		mux.Handle("POST /revoke", handleRevoke(d.ClientAuth, d.Tokens, endpoint(d.Issuer, "/revoke"), d.Log))
+	}
 
 	device := func(h http.Handler) http.Handler { return requireDevice(d.DeviceAuth, d.Log, h) }
 	mux.Handle("POST /device/v1/enrol", handleEnrol(d.Enroller, d.Log))

@@ -75,6 +75,9 @@ type testOptions struct {
 	// notify runs the outbox worker, delivering ping and push
 	// notifications to loopback receivers.
 	notify bool
+	// accessTokenFormat is token.FormatOpaque (the default) or
+	// token.FormatJWT.
+	accessTokenFormat string
 }
 
 func startTestServer(t *testing.T, opts testOptions) *testServer {
@@ -99,7 +102,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	hub := &device.Hub{}
 	svc := &ciba.Service{
 		Store:      st,
-		Tokens:     &token.Issuer{Issuer: issuer, Keys: ks, Now: clk.Now},
+		Tokens:     &token.Issuer{Issuer: issuer, Keys: ks, AccessTokenFormat: opts.accessTokenFormat, Now: clk.Now},
 		Keys:       ks,
 		ClientKeys: clientKeys,
 		Issuer:     issuer,
@@ -122,6 +125,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: issuer, Now: clk.Now},
 		Enroller:     &device.Enroller{Store: st, BaseURL: issuer, Now: clk.Now},
 		Registration: httpapi.DefaultPolicy(ks, true),
+		Tokens:       &token.Service{Store: st, Issuer: svc.Tokens, Now: clk.Now},
 		AdminToken:   testAdminToken,
 		Now:          clk.Now,
 	})

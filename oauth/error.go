@@ -27,6 +27,7 @@ const (
 	InvalidBindingMessage   Code = "invalid_binding_message"
 	InvalidClientMetadata   Code = "invalid_client_metadata"
 	InvalidToken            Code = "invalid_token"
+	InsufficientScope       Code = "insufficient_scope" // RFC 6750 §3.1
 	InvalidRequestObject    Code = "invalid_request_object"
 	TemporarilyUnavailable  Code = "temporarily_unavailable"
 	ServerError             Code = "server_error"

@@ -32,6 +32,20 @@ const (
 // and so earns an ID token (OIDC Core §3.1.2.1).
 const ScopeOpenID = "openid"
 
+// The access token formats of Issuer.AccessTokenFormat.
+const (
+	// FormatOpaque access tokens are 256 random bits, meaningful only to
+	// this server (introspection and userinfo look them up).
+	FormatOpaque = "opaque"
+	// FormatJWT access tokens are JWTs of RFC 9068 that a resource server
+	// can verify against the JWKS without calling back.
+	FormatJWT = "jwt"
+)
+
+// TypeAccessTokenJWT is the typ header of a JWT access token (RFC 9068
+// §2.1), which keeps it from being mistaken for an ID token.
+const TypeAccessTokenJWT = "at+jwt"
+
 // tokenBytes is the entropy of an access or refresh token: 256 bits, so
 // tokens cannot be guessed and a plain SHA-256 can index them (RFC 6749
 // §10.10, RFC 6819 §5.1.4.2.2).
@@ -40,11 +54,19 @@ const tokenBytes = 32
 // Issuer mints the tokens of a token response. Zero durations get the
 // defaults; Issuer and Keys are required.
 type Issuer struct {
-	// Issuer is the iss of ID tokens: the OP's issuer identifier.
+	// Issuer is the iss of ID tokens and JWT access tokens: the OP's
+	// issuer identifier.
 	Issuer string
-	// Keys signs ID tokens. Its MaxTokenLifetime must be at least
-	// IDTokenTTL.
+	// Keys signs ID tokens and JWT access tokens. Its MaxTokenLifetime
+	// must be at least IDTokenTTL, and AccessTTL too for FormatJWT.
 	Keys *keys.Set
+	// AccessTokenFormat is FormatOpaque or FormatJWT. Empty means
+	// FormatOpaque.
+	AccessTokenFormat string
+	// AccessTokenAudience is the aud of access tokens (RFC 9068 §2.2):
+	// the resource servers that accept them. Empty means Issuer, for the
+	// userinfo endpoint is then the only resource they are good for.
+	AccessTokenAudience string
 	// AccessTTL is the access token lifetime. Defaults to 10 minutes.
 	AccessTTL time.Duration
 	// RefreshTTL is the refresh token lifetime. Defaults to 30 days.
@@ -68,8 +90,17 @@ type Grant struct {
 	// Scopes are the granted scopes. An ID token is issued only when they
 	// contain "openid".
 	Scopes []string
+	// RefreshScopes, when not nil, are the scopes of the refresh token,
+	// which RFC 6749 §6 keeps those of the refresh token it replaces even
+	// when the client narrowed Scopes for the access token. Nil means
+	// Scopes.
+	RefreshScopes []string
 	// RequestID is the backchannel request the tokens come from.
 	RequestID string
+	// FamilyID names the grant the tokens belong to: every refresh of a
+	// grant passes on its family, so that a replayed refresh token can
+	// revoke them all (RFC 9700 §4.14.2). Empty starts a new family.
+	FamilyID string
 	// AuthTime is when the user authenticated on the device; zero omits
 	// auth_time.
 	AuthTime time.Time
@@ -109,21 +140,26 @@ var reservedClaims = []string{
 	ClaimAuthReqID, ClaimRTHash,
 }
 
-// Issue mints the tokens of g at Now. The access token, and the refresh
-// token when the client may use one, are opaque random values of 256 bits
-// (base64url) returned in Response. The returned Effects describe them
-// hashed (store.Token with Hash = SHA-256): the caller saves them
-// atomically with the request's redemption, and nothing is stored before
-// it does. When g.Scopes contain "openid" the response also has an ID
-// token, signed with the client's id_token_signed_response_alg, which
-// carries iss, sub, aud, exp, iat, auth_time, acr, amr, at_hash, the
-// push-mode claims and then g.Claims.
+// Issue mints the tokens of g at Now. The access token is an opaque
+// random value of 256 bits (base64url) or, with FormatJWT, a signed JWT
+// (see accessJWT); the refresh token, issued when the client may use one,
+// is always opaque. The returned Effects describe them hashed (store.Token
+// with Hash = SHA-256 of the token string, whatever its format) in the
+// family g.FamilyID or a new one, with g's AuthTime, ACR and AMR: the
+// caller saves them atomically with the request's redemption or the
+// refresh token's rotation, and nothing is stored before it does. When
+// g.Scopes contain "openid" the response also has an ID token, signed
+// with the client's id_token_signed_response_alg, which carries iss, sub,
+// aud, exp, iat, auth_time, acr, amr, at_hash, the push-mode claims and
+// then g.Claims.
 func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 	switch {
 	case i.Issuer == "":
 		return Response{}, store.Effects{}, errors.New("token: Issuer has no issuer identifier")
 	case i.Keys == nil:
 		return Response{}, store.Effects{}, errors.New("token: Issuer has no keys")
+	case i.AccessTokenFormat != "" && i.AccessTokenFormat != FormatOpaque && i.AccessTokenFormat != FormatJWT:
+		return Response{}, store.Effects{}, fmt.Errorf("token: unknown access token format %q", i.AccessTokenFormat)
 	case g.Client.ID == "":
 		return Response{}, store.Effects{}, errors.New("token: grant has no client")
 	case g.Subject == "":
@@ -131,8 +167,23 @@ func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 	}
 	now := i.now().UTC()
 	accessTTL := cmp.Or(i.AccessTTL, DefaultAccessTTL)
+	if g.FamilyID == "" {
+		family, err := randomToken()
+		if err != nil {
+			return Response{}, store.Effects{}, err
+		}
+		g.FamilyID = family
+	}
 
-	access, err := randomToken()
+	var (
+		access string
+		err    error
+	)
+	if i.AccessTokenFormat == FormatJWT {
+		access, err = i.accessJWT(g, now, accessTTL)
+	} else {
+		access, err = randomToken()
+	}
 	if err != nil {
 		return Response{}, store.Effects{}, err
 	}
@@ -143,7 +194,7 @@ func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 		Scope:       strings.Join(g.Scopes, " "),
 	}
 	eff := store.Effects{Tokens: []store.Token{
-		i.record(g, access, store.AccessToken, now, accessTTL),
+		record(g, access, store.AccessToken, g.Scopes, now, accessTTL),
 	}}
 	if slices.Contains(g.Client.GrantTypes, oauth.GrantRefresh) {
 		refresh, err := randomToken()
@@ -151,7 +202,11 @@ func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 			return Response{}, store.Effects{}, err
 		}
 		resp.RefreshToken = refresh
-		eff.Tokens = append(eff.Tokens, i.record(g, refresh, store.RefreshToken, now, cmp.Or(i.RefreshTTL, DefaultRefreshTTL)))
+		scopes := g.Scopes
+		if g.RefreshScopes != nil {
+			scopes = g.RefreshScopes
+		}
+		eff.Tokens = append(eff.Tokens, record(g, refresh, store.RefreshToken, scopes, now, cmp.Or(i.RefreshTTL, DefaultRefreshTTL)))
 	}
 	if slices.Contains(g.Scopes, ScopeOpenID) {
 		resp.IDToken, err = i.idToken(g, resp, now)
@@ -162,18 +217,69 @@ func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 	return resp, eff, nil
 }
 
-// record describes token tok of kind for the store.
-func (i *Issuer) record(g Grant, tok string, kind store.TokenKind, now time.Time, ttl time.Duration) store.Token {
-	return store.Token{
+// record describes token tok of kind with scopes for the store.
+func record(g Grant, tok string, kind store.TokenKind, scopes []string, now time.Time, ttl time.Duration) store.Token {
+	t := store.Token{
 		Hash:      Hash(tok),
 		Kind:      kind,
 		ClientID:  g.Client.ID,
 		Subject:   g.Subject,
-		Scopes:    slices.Clone(g.Scopes),
+		Scopes:    slices.Clone(scopes),
 		RequestID: g.RequestID,
+		FamilyID:  g.FamilyID,
+		ACR:       g.ACR,
+		AMR:       slices.Clone(g.AMR),
 		IssuedAt:  now,
 		ExpiresAt: now.Add(ttl),
 	}
+	if !g.AuthTime.IsZero() {
+		t.AuthTime = g.AuthTime.UTC()
+	}
+	return t
+}
+
+// accessJWT signs the access token of g as a JWT of RFC 9068 §2, with the
+// default alg of Keys: the client's id_token_signed_response_alg is about
+// what the client verifies, not what resource servers do.
+func (i *Issuer) accessJWT(g Grant, now time.Time, ttl time.Duration) (string, error) {
+	jti, err := randomToken()
+	if err != nil {
+		return "", err
+	}
+	// RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat and jti are
+	// required; §2.2.1 adds the authentication information and §2.2.3
+	// the scope.
+	claims := map[string]any{
+		"iss":       i.Issuer,
+		"exp":       now.Add(ttl).Unix(),
+		"aud":       i.audience(),
+		"sub":       g.Subject,
+		"client_id": g.Client.ID,
+		"iat":       now.Unix(),
+		"jti":       jti,
+	}
+	if len(g.Scopes) > 0 {
+		claims["scope"] = strings.Join(g.Scopes, " ")
+	}
+	if !g.AuthTime.IsZero() {
+		claims["auth_time"] = g.AuthTime.Unix()
+	}
+	if g.ACR != "" {
+		claims["acr"] = g.ACR
+	}
+	if len(g.AMR) > 0 {
+		claims["amr"] = slices.Clone(g.AMR)
+	}
+	tok, err := i.Keys.Sign("", TypeAccessTokenJWT, claims)
+	if err != nil {
+		return "", fmt.Errorf("sign access token: %w", err)
+	}
+	return tok, nil
+}
+
+// audience returns the aud of access tokens.
+func (i *Issuer) audience() string {
+	return cmp.Or(i.AccessTokenAudience, i.Issuer)
 }
 
 // idToken signs the ID token of g for resp (OIDC Core §2, §3.1.3.6).

@@ -204,15 +204,23 @@ func TestIssueEachAlg(t *testing.T) {
 				t.Errorf("Response diff (-want +got):\n%s", diff)
 			}
 
-			// The effects: both tokens, hashed.
+			// The effects: both tokens, hashed, in one new family.
+			if len(eff.Tokens) == 0 || eff.Tokens[0].FamilyID == "" {
+				t.Fatalf("Effects = %+v, want tokens with a family", eff)
+			}
+			family := eff.Tokens[0].FamilyID
 			wantEff := store.Effects{Tokens: []store.Token{
 				{
 					Hash: sha(resp.AccessToken), Kind: store.AccessToken, ClientID: "client-1", Subject: "user-1",
-					Scopes: []string{"openid", "profile"}, RequestID: "req-1", IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+					Scopes: []string{"openid", "profile"}, RequestID: "req-1", FamilyID: family,
+					AuthTime: now.Add(-30 * time.Second), ACR: "urn:example:acr:device", AMR: []string{"hwk", "user"},
+					IssuedAt: now, ExpiresAt: now.Add(10 * time.Minute),
 				},
 				{
 					Hash: sha(resp.RefreshToken), Kind: store.RefreshToken, ClientID: "client-1", Subject: "user-1",
-					Scopes: []string{"openid", "profile"}, RequestID: "req-1", IssuedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour),
+					Scopes: []string{"openid", "profile"}, RequestID: "req-1", FamilyID: family,
+					AuthTime: now.Add(-30 * time.Second), ACR: "urn:example:acr:device", AMR: []string{"hwk", "user"},
+					IssuedAt: now, ExpiresAt: now.Add(30 * 24 * time.Hour),
 				},
 			}}
 			if diff := gocmp.Diff(wantEff, eff); diff != "" {
