@@ -78,6 +78,10 @@ type Tokens struct {
 	Claims *IDToken
 	// Raw is the whole response, with any members not listed above.
 	Raw map[string]any
+	// Pushed reports whether the OP pushed the tokens to the client's
+	// notification endpoint (CIBA Core §10.3) rather than returning them
+	// from the token endpoint.
+	Pushed bool
 }
 
 // Initiate sends a backchannel authentication request (CIBA Core §7.1)
