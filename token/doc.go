@@ -1,10 +1,19 @@
-// Package token mints what the token endpoint returns: opaque access and
-// refresh tokens (RFC 6749 §1.4, §1.5), stored only as SHA-256 hashes, and
-// signed ID tokens (OIDC Core §2) with at_hash (OIDC Core §3.1.3.6) and,
-// for CIBA push mode, the auth_req_id and rt_hash claims (CIBA Core
-// §10.3.1).
+// Package token owns backchannel's tokens from issue to end.
 //
-// It decides nothing about whether a grant is allowed: ciba does that and
-// store saves the records Issue describes, atomically with the request's
-// redemption. It imports keys, store and oauth, never httpapi.
+// Issuer mints what the token endpoint returns: access tokens, opaque or
+// JWTs of RFC 9068; opaque refresh tokens (RFC 6749 §1.5); and signed ID
+// tokens (OIDC Core §2) with at_hash (OIDC Core §3.1.3.6) and, for CIBA
+// push mode, the auth_req_id and rt_hash claims (CIBA Core §10.3.1).
+// Every token is stored only as the SHA-256 of its text, in a family
+// shared by all the tokens of one grant and its refreshes. Issue decides
+// nothing about whether a grant is allowed: ciba decides that for the
+// CIBA grant, and store saves the records Issue describes atomically with
+// the request's redemption.
+//
+// Service runs the rest of a token's life: refresh with rotation and
+// replay detection (RFC 6749 §6), introspection (RFC 7662), revocation
+// (RFC 7009) and userinfo (OIDC Core §5.3), each decision made inside one
+// atomic store update.
+//
+// It imports keys, store and oauth, never httpapi.
 package token

@@ -227,7 +227,6 @@ func (s *Service) Revoke(ctx context.Context, c store.Client, tok, hint string) 
 	if tok == "" {
 		return oauth.Errorf(oauth.InvalidRequest, "token is required")
 	}
-	_ = hint
 	hash := Hash(tok)
 	t, err := s.Store.Token(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
