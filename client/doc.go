@@ -16,6 +16,16 @@
 //	started, err := c.Initiate(ctx, client.AuthRequest{LoginHint: "alice", BindingMessage: "W4SX"})
 //	tokens, err := c.Poll(ctx, started) // tokens.Claims holds the verified ID token
 //
+// In ping and push modes (CIBA Core §10.2, §10.3) the OP calls the
+// client's notification endpoint instead; a Receiver serves it:
+//
+//	recv := c.NewReceiver() // serve it at backchannel_client_notification_endpoint
+//	tok, err := client.NewNotificationToken()
+//	p := recv.Expect(tok) // before Initiate, so an early notification is kept
+//	defer p.Cancel()
+//	started, err := c.Initiate(ctx, client.AuthRequest{LoginHint: "alice", ClientNotificationToken: tok})
+//	tokens, err := p.Wait(ctx, started) // redeems after a ping; verifies a push
+//
 // The package imports only the standard library and go-jose; it must not
 // import any other package of this module, so relying parties get no
 // server code with it.

@@ -305,6 +305,7 @@ func TestReceiverRefusesRequests(t *testing.T) {
 		{"GET", http.MethodGet, "application/json", `{"auth_req_id":"areq-1"}`, http.StatusMethodNotAllowed},
 		{"PUT", http.MethodPut, "application/json", `{"auth_req_id":"areq-1"}`, http.StatusMethodNotAllowed},
 		{"form body", http.MethodPost, "application/x-www-form-urlencoded", `auth_req_id=areq-1`, http.StatusBadRequest},
+		{"JSON as text/plain", http.MethodPost, "text/plain", `{"auth_req_id":"areq-1"}`, http.StatusBadRequest},
 		{"no content type", http.MethodPost, "", `{"auth_req_id":"areq-1"}`, http.StatusBadRequest},
 		{"not JSON", http.MethodPost, "application/json", `auth_req_id`, http.StatusBadRequest},
 		{"JSON array", http.MethodPost, "application/json", `["areq-1"]`, http.StatusBadRequest},

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,17 +30,39 @@ type loginFlags struct {
 	scope, acrValues, userCode     string
 	requestedExpiry                time.Duration
 	json                           bool
+	mode, listen, notifyPath       string
 }
+
+// Token delivery modes of `backchannel login` (CIBA Core §5).
+const (
+	modePoll = "poll"
+	modePing = "ping"
+	modePush = "push"
+)
+
+// shutdownTimeout bounds how long login waits for the notification
+// listener's connections to finish once it has its answer.
+const shutdownTimeout = 5 * time.Second
 
 func newLoginCommand(env *cliEnv) *cobra.Command {
 	var f loginFlags
 	cmd := &cobra.Command{
 		Use:   "login",
-		Short: "Sign a user in as a relying party with CIBA poll mode",
+		Short: "Sign a user in as a relying party with CIBA poll, ping or push mode",
 		Long: `login acts as a relying party: it sends a backchannel authentication
 request for the user named by --login-hint, waits while the user approves
 it on their authentication device, then prints the tokens and the verified
-ID token's claims. Ctrl-C cancels.`,
+ID token's claims. Ctrl-C cancels.
+
+--mode poll (the default) polls the token endpoint. --mode ping and
+--mode push serve the client notification endpoint on --listen ADDR at
+--notify-path (default /cb) and wait for the OP's notification: in ping
+mode login then fetches the tokens from the token endpoint, in push mode
+the OP delivers them and login verifies them. For these modes the client
+must be registered with that backchannel_token_delivery_mode and with a
+backchannel_client_notification_endpoint pointing at the listener: with
+--listen 127.0.0.1:9090, that is http://127.0.0.1:9090/cb (a loopback
+endpoint, which only an OP started with serve --dev accepts).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return login(cmd.Context(), env, f)
@@ -57,6 +82,9 @@ ID token's claims. Ctrl-C cancels.`,
 	fl.StringVar(&f.userCode, "user-code", "", "the user's user code, if the OP asks for one")
 	fl.DurationVar(&f.requestedExpiry, "requested-expiry", 0, "requested lifetime of the request, e.g. 2m")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
+	fl.StringVar(&f.mode, "mode", modePoll, "token delivery mode: poll, ping or push")
+	fl.StringVar(&f.listen, "listen", "", "address to serve the notification endpoint on, e.g. 127.0.0.1:9090 (ping and push modes)")
+	fl.StringVar(&f.notifyPath, "notify-path", "/cb", "path of the notification endpoint on --listen (ping and push modes)")
 	return cmd
 }
 
@@ -70,28 +98,31 @@ func login(ctx context.Context, env *cliEnv, f loginFlags) error {
 	if err != nil {
 		return err
 	}
-	started, err := c.Initiate(ctx, client.AuthRequest{
+	if modes := c.Metadata().BackchannelTokenDeliveryModesSupported; len(modes) > 0 && !slices.Contains(modes, f.mode) {
+		return fmt.Errorf("the OP does not support %s mode (it supports %s)", f.mode, strings.Join(modes, ", "))
+	}
+	req := client.AuthRequest{
 		Scopes:          strings.Fields(f.scope),
 		LoginHint:       f.loginHint,
 		BindingMessage:  f.bindingMessage,
 		UserCode:        f.userCode,
 		ACRValues:       strings.Fields(f.acrValues),
 		RequestedExpiry: f.requestedExpiry,
-	})
-	if err != nil {
-		return loginError("backchannel authentication request", err)
 	}
-	msg := "Approve the sign-in request on your device"
-	if f.bindingMessage != "" {
-		msg += fmt.Sprintf(" showing %q", f.bindingMessage)
-	}
-	fmt.Fprintf(env.stderr, "%s. It expires in %v (at %s). Waiting…\n",
-		msg, started.ExpiresIn, started.ExpiresAt.Format(time.TimeOnly))
 
-	tokens, err := c.Poll(ctx, started)
-	if err != nil {
-		return loginError("token request", err)
+	var tokens *client.Tokens
+	if f.mode == modePoll {
+		started, err := initiate(ctx, env, c, req, f)
+		if err != nil {
+			return err
+		}
+		if tokens, err = c.Poll(ctx, started); err != nil {
+			return loginError("token request", err)
+		}
+	} else if tokens, err = loginNotified(ctx, env, c, req, f); err != nil {
+		return err
 	}
+
 	if f.json {
 		return printJSON(env.stdout, loginOutput{
 			AccessToken:   tokens.AccessToken,
@@ -104,6 +135,77 @@ func login(ctx context.Context, env *cliEnv, f loginFlags) error {
 		})
 	}
 	return printLogin(env.stdout, tokens)
+}
+
+// initiate sends the backchannel authentication request and tells the
+// user what to do.
+func initiate(ctx context.Context, env *cliEnv, c *client.Client, req client.AuthRequest, f loginFlags) (client.Started, error) {
+	started, err := c.Initiate(ctx, req)
+	if err != nil {
+		return client.Started{}, loginError("backchannel authentication request", err)
+	}
+	msg := "Approve the sign-in request on your device"
+	if f.bindingMessage != "" {
+		msg += fmt.Sprintf(" showing %q", f.bindingMessage)
+	}
+	fmt.Fprintf(env.stderr, "%s. It expires in %v (at %s). Waiting…\n",
+		msg, started.ExpiresIn, started.ExpiresAt.Format(time.TimeOnly))
+	return started, nil
+}
+
+// loginNotified runs login in ping or push mode: it serves the client
+// notification endpoint on f.listen while it waits for the OP's
+// notification (CIBA Core §10.2, §10.3), and shuts the listener down
+// before it returns.
+func loginNotified(ctx context.Context, env *cliEnv, c *client.Client, req client.AuthRequest, f loginFlags) (tokens *client.Tokens, err error) {
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return nil, fmt.Errorf("notification endpoint: %w", err)
+	}
+	recv := c.NewReceiver()
+	endpoint := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != f.notifyPath {
+			http.NotFound(w, r)
+			return
+		}
+		recv.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: endpoint, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+		defer cancel()
+		if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+			err = fmt.Errorf("notification endpoint: shut down: %w", serr)
+		}
+		if serr := <-served; !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = fmt.Errorf("notification endpoint: %w", serr)
+		}
+	}()
+	fmt.Fprintf(env.stderr, "Listening for %s notifications on http://%s%s\n", f.mode, ln.Addr(), f.notifyPath)
+
+	tok, err := client.NewNotificationToken()
+	if err != nil {
+		return nil, err
+	}
+	req.ClientNotificationToken = tok
+	p := recv.Expect(tok) // before Initiate: the OP may notify before we read its answer
+	defer p.Cancel()
+	started, err := initiate(ctx, env, c, req, f)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err = p.Wait(ctx, started)
+	if err != nil {
+		return nil, loginError("notification", err)
+	}
+	if tokens.Pushed {
+		fmt.Fprintln(env.stderr, "Tokens delivered by push.")
+	} else {
+		fmt.Fprintln(env.stderr, "Tokens fetched from the token endpoint after a ping.")
+	}
+	return tokens, nil
 }
 
 // clientConfig builds the relying party's configuration from the flags
@@ -131,6 +233,21 @@ func (f loginFlags) clientConfig(env *cliEnv) (client.Config, error) {
 	}
 	if f.loginHint == "" {
 		problems = append(problems, errors.New("no user: pass --login-hint"))
+	}
+	switch f.mode {
+	case modePoll:
+		if f.listen != "" {
+			problems = append(problems, errors.New("--listen is for --mode ping or push; poll mode needs no notification endpoint"))
+		}
+	case modePing, modePush:
+		if f.listen == "" {
+			problems = append(problems, fmt.Errorf("--mode %s needs --listen ADDR for the notification endpoint, e.g. --listen 127.0.0.1:9090", f.mode))
+		}
+		if !strings.HasPrefix(f.notifyPath, "/") {
+			problems = append(problems, fmt.Errorf("--notify-path %q does not start with /", f.notifyPath))
+		}
+	default:
+		problems = append(problems, fmt.Errorf("--mode %q is not poll, ping or push", f.mode))
 	}
 	if f.keyFile != "" {
 		key, kid, alg, err := loadLoginKey(f.keyFile)

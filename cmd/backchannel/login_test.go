@@ -6,9 +6,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"maps"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -32,9 +36,17 @@ type loginOP struct {
 	deny   bool
 	onAuth func() // called after the backchannel request is answered
 
-	mu       sync.Mutex
-	authForm url.Values
-	auth     string // Authorization header of the backchannel request
+	// notify, if set, is "ping", "push" or "push-denied": after answering
+	// the backchannel request the OP POSTs that notification to
+	// notifyURL, and sends the response status to notified.
+	notify    string
+	notifyURL string
+	notified  chan int
+
+	mu         sync.Mutex
+	authForm   url.Values
+	auth       string // Authorization header of the backchannel request
+	tokenCalls int
 }
 
 func newLoginOP(t *testing.T) *loginOP {
@@ -76,30 +88,102 @@ func (op *loginOP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if op.onAuth != nil {
 			op.onAuth()
 		}
+		if op.notify != "" {
+			go op.sendNotification(r.PostForm.Get("client_notification_token"))
+		}
 	case "/token":
+		op.mu.Lock()
+		op.tokenCalls++
+		op.mu.Unlock()
 		if op.deny {
 			reply(http.StatusBadRequest, map[string]string{"error": "access_denied"})
 			return
 		}
-		now := time.Now()
-		claims, _ := json.Marshal(map[string]any{
-			"iss": iss, "sub": "alice", "aud": "rp-1",
-			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "acr": "urn:example:loa:2",
-		})
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: op.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
-		if err != nil {
-			op.t.Error(err)
-			return
-		}
-		jws, _ := signer.Sign(claims)
-		idToken, _ := jws.CompactSerialize()
-		reply(http.StatusOK, map[string]any{
-			"access_token": "at-1", "token_type": "Bearer", "expires_in": 300,
-			"refresh_token": "rt-1", "scope": "openid profile", "id_token": idToken,
-		})
+		reply(http.StatusOK, op.tokenResponse(nil))
 	default:
 		http.NotFound(w, r)
 	}
+}
+
+// tokenResponse returns a token response whose ID token has the claims
+// extra besides the usual ones.
+func (op *loginOP) tokenResponse(extra map[string]any) map[string]any {
+	now := time.Now()
+	claims := map[string]any{
+		"iss": op.srv.URL, "sub": "alice", "aud": "rp-1",
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "acr": "urn:example:loa:2",
+	}
+	maps.Copy(claims, extra)
+	payload, _ := json.Marshal(claims)
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: op.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1"))
+	if err != nil {
+		op.t.Error(err)
+		return nil
+	}
+	jws, _ := signer.Sign(payload)
+	idToken, _ := jws.CompactSerialize()
+	return map[string]any{
+		"access_token": "at-1", "token_type": "Bearer", "expires_in": 300,
+		"refresh_token": "rt-1", "scope": "openid profile", "id_token": idToken,
+	}
+}
+
+// sendNotification POSTs the notification op.notify to op.notifyURL
+// with the client's notification token (CIBA Core §10.2, §10.3, §12).
+func (op *loginOP) sendNotification(tok string) {
+	var body map[string]any
+	switch op.notify {
+	case "ping":
+		body = map[string]any{"auth_req_id": "areq-1"}
+	case "push":
+		// CIBA Core §10.3.1: the ID token binds the access token, the
+		// refresh token and the auth_req_id.
+		body = op.tokenResponse(map[string]any{
+			"at_hash":                                 leftHalfSHA256("at-1"),
+			"urn:openid:params:jwt:claim:rt_hash":     leftHalfSHA256("rt-1"),
+			"urn:openid:params:jwt:claim:auth_req_id": "areq-1",
+		})
+		body["auth_req_id"] = "areq-1"
+	case "push-denied":
+		body = map[string]any{"auth_req_id": "areq-1", "error": "access_denied", "error_description": "the user said no"}
+	}
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(http.MethodPost, op.notifyURL, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		op.t.Errorf("notification: %v", err)
+		op.notified <- 0
+		return
+	}
+	resp.Body.Close()
+	op.notified <- resp.StatusCode
+}
+
+func leftHalfSHA256(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// tokenRequests returns how many token requests the OP has answered.
+func (op *loginOP) tokenRequests() int {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.tokenCalls
+}
+
+// freeAddr returns a loopback address with a port that was free a moment
+// ago, for login's notification listener.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
 
 // request returns the form and Authorization header of the last
@@ -229,6 +313,90 @@ func TestLoginFailures(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestLoginNotified(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		mode, notify   string
+		wantTokenCalls int
+		wantStderr     string
+		wantErr        string // empty: login succeeds
+	}{
+		{mode: "ping", notify: "ping", wantTokenCalls: 1, wantStderr: "after a ping"},
+		{mode: "push", notify: "push", wantTokenCalls: 0, wantStderr: "delivered by push"},
+		{mode: "push", notify: "push-denied", wantErr: "the user denied the request"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.notify, func(t *testing.T) {
+			t.Parallel()
+			op := newLoginOP(t)
+			addr := freeAddr(t)
+			op.notify, op.notifyURL, op.notified = tt.notify, "http://"+addr+"/hook", make(chan int, 1)
+			stdout, stderr, err := runLogin(t.Context(), nil,
+				"--issuer", op.srv.URL, "--client-id", "rp-1", "--client-secret", "s3cret", "--login-hint", "alice",
+				"--mode", tt.mode, "--listen", addr, "--notify-path", "/hook", "--json")
+			if status := <-op.notified; status != http.StatusNoContent {
+				t.Errorf("notification status = %d, want 204", status)
+			}
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("login = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("login = %v (stderr %q)", err, stderr)
+			}
+			form, _ := op.request()
+			if tok := form.Get("client_notification_token"); len(tok) < 22 {
+				t.Errorf("client_notification_token = %q, want a fresh random token", tok)
+			}
+			if !strings.Contains(stderr, tt.wantStderr) {
+				t.Errorf("stderr = %q, want it to say %q", stderr, tt.wantStderr)
+			}
+			if n := op.tokenRequests(); n != tt.wantTokenCalls {
+				t.Errorf("token requests = %d, want %d", n, tt.wantTokenCalls)
+			}
+			var got loginOutput
+			if err := json.Unmarshal([]byte(stdout), &got); err != nil {
+				t.Fatalf("stdout %q is not JSON: %v", stdout, err)
+			}
+			if got.AccessToken != "at-1" || got.RefreshToken != "rt-1" || got.IDTokenClaims["sub"] != "alice" {
+				t.Errorf("login --json = %+v", got)
+			}
+			// The listener is closed once login returns.
+			if conn, err := net.Dial("tcp", addr); err == nil {
+				conn.Close()
+				t.Errorf("notification listener %s still accepts connections after login", addr)
+			}
+		})
+	}
+}
+
+func TestLoginModeFlags(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{"ping without --listen", []string{"--mode", "ping"}, "--mode ping needs --listen"},
+		{"push without --listen", []string{"--mode", "push"}, "--mode push needs --listen"},
+		{"unknown mode", []string{"--mode", "carrier-pigeon"}, `--mode "carrier-pigeon" is not poll, ping or push`},
+		{"poll with --listen", []string{"--listen", "127.0.0.1:0"}, "--listen is for --mode ping or push"},
+		{"relative notify path", []string{"--mode", "ping", "--listen", "127.0.0.1:0", "--notify-path", "cb"}, "--notify-path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"--issuer", "http://127.0.0.1:1", "--client-id", "rp-1", "--client-secret", "s", "--login-hint", "alice"}, tt.args...)
+			_, _, err := runLogin(t.Context(), nil, args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("login %v = %v, want an error containing %q", tt.args, err, tt.wantErr)
+			}
+		})
+	}
 }
 
 func TestLoadLoginKey(t *testing.T) {
