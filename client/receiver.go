@@ -147,7 +147,8 @@ type notification struct {
 //   - after a ping (CIBA Core §10.2) it redeems s.AuthReqID with Token,
 //     and returns the verified tokens or the token endpoint's *Error; an
 //     authorization_pending or slow_down answer to a premature ping makes
-//     it wait on;
+//     it wait on, and a failure to reach the token endpoint (or a 503 or
+//     temporarily_unavailable) makes it Poll;
 //   - after a push (§10.3.1) it returns the pushed tokens, which the
 //     Receiver has verified: the ID token as VerifyIDToken does, with an
 //     at_hash matching the access token, an auth_req_id claim equal to
@@ -231,14 +232,22 @@ func (p *Pending) handle(ctx context.Context, s Started, n notification) (*Token
 		return nil, n.err
 	}
 	tokens, err := p.r.c.Token(ctx, s.AuthReqID)
-	if code := ErrorCode(err); code == AuthorizationPending || code == SlowDown {
+	e, isOAuth := errors.AsType[*Error](err)
+	switch {
+	case err == nil:
+	case isOAuth && (e.Code == AuthorizationPending || e.Code == SlowDown):
 		// A ping sent before the result was ready, or a stray retry:
 		// the real one is still to come.
 		return nil, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case !isOAuth || e.Code == TemporarilyUnavailable || e.StatusCode == http.StatusServiceUnavailable:
+		// The result is ready but the token endpoint could not be
+		// reached: poll it, as a ping client may (CIBA Core §5), so the
+		// result is not lost with the ping.
+		tokens, err = p.r.c.Poll(ctx, s)
 	}
-	if _, ok := errors.AsType[*Error](err); ok || err == nil {
-		p.finish()
-	}
+	p.finish()
 	return tokens, err
 }
 

@@ -241,6 +241,25 @@ func TestReceiverPing(t *testing.T) {
 			}
 		})
 	})
+	t.Run("token endpoint unavailable", func(t *testing.T) {
+		t.Parallel()
+		synctest.Test(t, func(t *testing.T) {
+			r := newRig(t)
+			r.tokenAnswer = []answer{unavailable, granted}
+			s := started(2 * time.Minute)
+			s.Interval = 3 * time.Second
+			ch := r.wait(t.Context(), s)
+			mustStatus(t, r.post(r.tok, map[string]string{"auth_req_id": "areq-1"}), http.StatusNoContent)
+			start := time.Now()
+			res := <-ch
+			if res.err != nil || res.tokens.AccessToken != "access-token-1" {
+				t.Fatalf("Wait() = %+v, %v; want the tokens by polling after the 503", res.tokens, res.err)
+			}
+			if got := time.Since(start); got != 3*time.Second {
+				t.Errorf("Wait() polled after %v, want the interval of 3s", got)
+			}
+		})
+	})
 	t.Run("denied at the token endpoint", func(t *testing.T) {
 		t.Parallel()
 		synctest.Test(t, func(t *testing.T) {
