@@ -286,7 +286,7 @@ type Store interface {
 	// NextAttemptAt is at or before now, oldest first, increments their
 	// Attempts and sets their NextAttemptAt to now+lease so no other
 	// worker takes them meanwhile, and returns them as updated. Oldest
-	// first means by NextAttemptAt, then by creation; a zero
+	// first means by NextAttemptAt, then by CreatedAt; a zero
 	// NextAttemptAt counts as before every time. A limit of 0 or less
 	// takes nothing.
 	ClaimOutbound(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Outbound, error)

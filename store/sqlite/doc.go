@@ -7,8 +7,8 @@
 // write, each in a BEGIN IMMEDIATE transaction, and several read-only
 // connections. Writers queue for the write connection in Go, honouring
 // their contexts, instead of failing with SQLITE_BUSY; this is what makes
-// the load-decide-save methods (UpdateRequest, UpdateUser,
-// RedeemEnrolment, RotateSigningKey, UseOnce) atomic.
+// the load-decide-save methods (UpdateRequest, UpdateToken, UpdateUser,
+// RedeemEnrolment, RotateSigningKey, UseOnce, ClaimOutbound) atomic.
 //
 // The schema lives in migrations/*.sql, embedded and applied with goose
 // when the database is opened.

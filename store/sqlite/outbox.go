@@ -44,7 +44,7 @@ func (s *Store) ClaimOutbound(ctx context.Context, now time.Time, lease time.Dur
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT rowid FROM outbox
 			WHERE state = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
-			ORDER BY next_attempt_at, rowid LIMIT ?`, store.Queued, timeArg(now), limit)
+			ORDER BY next_attempt_at, created_at, rowid LIMIT ?`, store.Queued, timeArg(now), limit)
 		if err != nil {
 			return err
 		}

@@ -389,3 +389,74 @@ func testDecidePanic(t *testing.T, s store.Store) {
 		t.Errorf("UpdateRequest after a panicking decide = %v, want nil", err)
 	}
 }
+
+func testExpiringRequests(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	now := at(time.Hour)
+	req := func(id string, mode store.DeliveryMode, state store.State, expires time.Time) store.Request {
+		r := fullRequest(id, "alice")
+		r.DeliveryMode = mode
+		r.State = state
+		r.CreatedAt = at(-time.Hour)
+		r.ExpiresAt = expires
+		return r
+	}
+	all := []store.Request{
+		req("ping-late", store.Ping, store.Pending, at(50*time.Minute)),
+		req("push-early", store.Push, store.Pending, at(10*time.Minute)),
+		req("ping-now", store.Ping, store.Pending, now),
+		req("ping-no-expiry", store.Ping, store.Pending, time.Time{}), // zero: before every time
+		req("push-middle", store.Push, store.Pending, at(30*time.Minute)),
+		req("ping-future", store.Ping, store.Pending, now.Add(time.Microsecond)),
+		req("poll-expired", store.Poll, store.Pending, at(time.Minute)),
+		req("ping-approved", store.Ping, store.Approved, at(time.Minute)),
+		req("ping-denied", store.Ping, store.Denied, at(time.Minute)),
+		req("push-redeemed", store.Push, store.Redeemed, at(time.Minute)),
+		req("ping-expired", store.Ping, store.Expired, at(time.Minute)),
+	}
+	// Created in an order unlike the expected one.
+	for _, r := range all {
+		must(t, s.CreateRequest(ctx, r))
+	}
+	want := []store.Request{all[3], all[1], all[4], all[0], all[2]}
+	for _, tt := range []struct {
+		limit int
+		want  []store.Request
+	}{
+		{10, want},
+		{5, want},
+		{2, want[:2]},
+		{1, want[:1]},
+		{0, nil},
+		{-1, nil},
+	} {
+		got, err := s.ExpiringRequests(ctx, now, tt.limit)
+		if err != nil {
+			t.Fatalf("ExpiringRequests(now, %d) = %v", tt.limit, err)
+		}
+		if d := diff(tt.want, got); d != "" {
+			t.Errorf("ExpiringRequests(now, %d) mismatch (-want +got):\n%s", tt.limit, d)
+		}
+	}
+	got, err := s.ExpiringRequests(ctx, at(-time.Hour), 10)
+	if err != nil {
+		t.Fatalf("ExpiringRequests(long ago) = %v", err)
+	}
+	if d := diff(want[:1], got); d != "" {
+		t.Errorf("ExpiringRequests(long ago) mismatch (-want +got):\n%s", d)
+	}
+
+	// Once handled, a request is no longer listed.
+	_, err = s.UpdateRequest(ctx, "push-early", func(r *store.Request) (store.Effects, error) {
+		r.State, r.NotificationToken, r.AuthReqID = store.Expired, "", ""
+		return store.Effects{}, nil
+	})
+	must(t, err)
+	got, err = s.ExpiringRequests(ctx, now, 2)
+	if err != nil {
+		t.Fatalf("ExpiringRequests(now, 2) after handling one = %v", err)
+	}
+	if d := diff([]store.Request{want[0], want[2]}, got); d != "" {
+		t.Errorf("ExpiringRequests(now, 2) after handling one mismatch (-want +got):\n%s", d)
+	}
+}
