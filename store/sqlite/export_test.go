@@ -2,8 +2,11 @@ package sqlite
 
 import (
 	"database/sql"
+	"io/fs"
 	"strings"
 	"testing"
+
+	"github.com/pressly/goose/v3"
 )
 
 // ExplainQueryPlan returns SQLite's plan for query, one step a line.
@@ -44,4 +47,45 @@ func Pragmas(t testing.TB, s *Store, names ...string) (write, read map[string]st
 		}
 	}
 	return write, read
+}
+
+// CreateAtVersion creates a database at path with the migrations up to
+// and including version applied, as an older backchannel left it, and
+// returns a connection to it.
+func CreateAtVersion(t testing.TB, path string, version int64) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	db.SetMaxOpenConns(1)
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, db, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.UpTo(t.Context(), version); err != nil {
+		t.Fatalf("migrate to version %d: %v", version, err)
+	}
+	return db
+}
+
+// MigrateDown rolls the database of s back to version.
+func MigrateDown(t testing.TB, s *Store, version int64) {
+	t.Helper()
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := goose.NewProvider(goose.DialectSQLite3, s.w, fsys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.DownTo(t.Context(), version); err != nil {
+		t.Fatalf("migrate down to version %d: %v", version, err)
+	}
 }

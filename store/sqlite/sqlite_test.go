@@ -133,6 +133,14 @@ func TestQueryPlans(t *testing.T) {
 		{`SELECT * FROM tokens WHERE hash = ?`, []any{"x"}, []string{"PRIMARY KEY"}},
 		{`SELECT * FROM devices WHERE subject = ? ORDER BY created_at, rowid`, []any{"a"}, []string{"devices_subject"}},
 		{`UPDATE signing_keys SET retired_at = 1 WHERE alg = ? AND retired_at IS NULL`, []any{"a"}, []string{"signing_keys_active_alg"}},
+		{`SELECT * FROM requests WHERE state = ? AND delivery_mode IN ('ping', 'push')
+			AND (expires_at IS NULL OR expires_at <= ?) ORDER BY expires_at, rowid LIMIT ?`, []any{"pending", 1, 10},
+			[]string{"requests_expiring"}},
+		{`UPDATE tokens SET revoked_at = ? WHERE family_id = ? AND revoked_at IS NULL`, []any{1, "f"}, []string{"tokens_family_id"}},
+		{`SELECT rowid FROM outbox WHERE state = ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)
+			ORDER BY next_attempt_at, created_at, rowid LIMIT ?`, []any{"queued", 1, 10},
+			[]string{"outbox_state_next_attempt_at"}},
+		{`SELECT * FROM outbox WHERE request_id = ? ORDER BY created_at, rowid`, []any{"r"}, []string{"outbox_request_id"}},
 	}
 	for _, tt := range tests {
 		plan := sqlite.ExplainQueryPlan(t, s, tt.query, tt.args...)
@@ -234,5 +242,123 @@ func TestPragmas(t *testing.T) {
 	}
 	if d := cmp.Diff(wantRead, read); d != "" {
 		t.Errorf("read connection pragmas (-want +got):\n%s", d)
+	}
+}
+
+// TestMigrateOutbox checks that migration 00002 keeps the data of a
+// database created before it, and gives old tokens a family.
+func TestMigrateOutbox(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "backchannel.db")
+	db := sqlite.CreateAtVersion(t, path, 1)
+	for _, q := range []string{
+		`INSERT INTO requests (id, auth_req_hash, client_id, subject, state, scopes, acr_values,
+			binding_message, notification_token_hash, delivery_mode, created_at, expires_at,
+			poll_interval, next_poll_at, decided_at, device_id, acr, amr, decision)
+		VALUES ('r1', x'01', 'c', 'alice', 'redeemed', '["openid"]', '[]', 'Pay', x'02', 'ping',
+			1000, 2000, 5000000000, 1500, 1700, 'd', 'urn:acr:high', '["hwk","face"]', 'jws')`,
+		`INSERT INTO tokens (hash, kind, client_id, subject, scopes, request_id, issued_at, expires_at)
+		VALUES (x'0a', 'refresh_token', 'c', 'alice', '["openid"]', 'r1', 1800, 9000)`,
+		`INSERT INTO tokens (hash, kind, client_id, subject, scopes, request_id, issued_at, expires_at)
+		VALUES (x'0b', 'access_token', 'c', 'alice', '[]', 'gone', 1800, 9000)`,
+	} {
+		if _, err := db.ExecContext(t.Context(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open(version 1 database) = %v", err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	r, err := s.Request(ctx, "r1")
+	if err != nil {
+		t.Fatalf(`Request("r1") = %v`, err)
+	}
+	wantReq := store.Request{ID: "r1", AuthReqHash: []byte{1}, ClientID: "c", Subject: "alice", State: store.Redeemed,
+		Scopes: []string{"openid"}, Binding: "Pay", DeliveryMode: store.Ping,
+		CreatedAt: time.Unix(0, 1000).UTC(), ExpiresAt: time.Unix(0, 2000).UTC(), Interval: 5 * time.Second,
+		NextPollAt: time.Unix(0, 1500).UTC(), DecidedAt: time.Unix(0, 1700).UTC(), DeviceID: "d",
+		ACR: "urn:acr:high", AMR: []string{"hwk", "face"}, Decision: "jws"}
+	if d := cmp.Diff(wantReq, r); d != "" {
+		t.Errorf(`Request("r1") after migrating (-want +got):\n%s`, d)
+	}
+	wantTokens := []store.Token{
+		{Hash: []byte{0x0a}, Kind: store.RefreshToken, ClientID: "c", Subject: "alice", Scopes: []string{"openid"},
+			RequestID: "r1", FamilyID: "r1", AuthTime: time.Unix(0, 1700).UTC(), ACR: "urn:acr:high",
+			AMR: []string{"hwk", "face"}, IssuedAt: time.Unix(0, 1800).UTC(), ExpiresAt: time.Unix(0, 9000).UTC()},
+		// The request of this one was deleted: it keeps a family of its
+		// own but has no authentication.
+		{Hash: []byte{0x0b}, Kind: store.AccessToken, ClientID: "c", Subject: "alice",
+			RequestID: "gone", FamilyID: "gone", IssuedAt: time.Unix(0, 1800).UTC(), ExpiresAt: time.Unix(0, 9000).UTC()},
+	}
+	for _, want := range wantTokens {
+		got, err := s.Token(ctx, want.Hash)
+		if err != nil {
+			t.Fatalf("Token(%x) = %v", want.Hash, err)
+		}
+		if d := cmp.Diff(want, got); d != "" {
+			t.Errorf("Token(%x) after migrating (-want +got):\n%s", want.Hash, d)
+		}
+	}
+	if err := s.RevokeFamily(ctx, "r1", time.Unix(0, 5000)); err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := s.Token(ctx, []byte{0x0a}); err != nil || tok.RevokedAt.IsZero() {
+		t.Errorf("migrated token after RevokeFamily = %+v, %v, want it revoked", tok, err)
+	}
+}
+
+// TestMigrateDownAndUp checks that migration 00002 can be rolled back and
+// applied again.
+func TestMigrateDownAndUp(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "backchannel.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateRequest(t.Context(), request(1)); err != nil {
+		t.Fatal(err)
+	}
+	sqlite.MigrateDown(t, s, 1)
+	s.Close()
+
+	s, err = sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open after rolling back = %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Request(t.Context(), request(1).ID); err != nil {
+		t.Errorf("Request after rolling back and migrating again = %v", err)
+	}
+	if _, err := s.OutboundByRequest(t.Context(), request(1).ID); err != nil {
+		t.Errorf("OutboundByRequest after rolling back and migrating again = %v", err)
+	}
+}
+
+// TestOutboundStateChecked checks that the schema refuses an outbound row
+// in no known state, which no worker would ever deliver.
+func TestOutboundStateChecked(t *testing.T) {
+	s := open(t)
+	defer s.Close()
+	ctx := t.Context()
+	r := request(1)
+	if err := s.CreateRequest(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
+		r.State = store.Approved
+		return store.Effects{Outbound: []store.Outbound{{ID: "o1", RequestID: r.ID}}}, nil
+	})
+	if err == nil {
+		t.Fatalf("UpdateRequest queuing a row without a state = nil error, want one")
+	}
+	if got, err := s.Request(ctx, r.ID); err != nil || got.State != store.Pending {
+		t.Errorf("Request after the failed update = %q, %v, want %q", got.State, err, store.Pending)
+	}
+	if _, err := s.Outbound(ctx, "o1"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf(`Outbound("o1") = %v, want %v`, err, store.ErrNotFound)
 	}
 }

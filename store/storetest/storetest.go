@@ -26,8 +26,12 @@
 //     record.
 //   - UserByHint returns store.ErrConflict when the hint names two users,
 //     and store.ErrNotFound for an empty hint.
-//   - UpdateUser and UpdateRequest return the error of change or decide
-//     as it is, so that errors.Is and errors.As see it.
+//   - UpdateUser, UpdateRequest and UpdateToken return the error of
+//     change or decide as it is, so that errors.Is and errors.As see it,
+//     and UpdateRequest and UpdateToken return store.ErrConflict for an
+//     effect whose token hash or outbound ID exists.
+//   - UpdateToken refuses a decide that changes the token's Hash.
+//   - FinishOutbound refuses a state other than Delivered or Failed.
 //   - CreateSigningKey returns store.ErrConflict for a second active key
 //     of one alg.
 //   - RedeemEnrolment gives the device the enrolment's subject.
