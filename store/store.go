@@ -288,7 +288,8 @@ type Store interface {
 	// worker takes them meanwhile, and returns them as updated. Oldest
 	// first means by NextAttemptAt, then by CreatedAt; a zero
 	// NextAttemptAt counts as before every time. A limit of 0 or less
-	// takes nothing.
+	// takes nothing. Rows past their ExpiresAt are claimed like the
+	// others, so that the worker can finish them as Failed.
 	ClaimOutbound(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Outbound, error)
 	// RetryOutbound schedules the next attempt of a Queued row at next and
 	// records lastError. ErrNotFound if the row is not Queued.

@@ -87,6 +87,34 @@ func testTimesAreUTC(t *testing.T, s store.Store) {
 	if d := diff(fullRequest("r1", "alice"), gotr); d != "" {
 		t.Errorf("Request with non-UTC times (-want +got):\n%s", d)
 	}
+	tok := fullToken("tok", "r1")
+	zoned := tok
+	for _, p := range []*time.Time{&zoned.AuthTime, &zoned.IssuedAt, &zoned.ExpiresAt, &zoned.UsedAt, &zoned.RevokedAt} {
+		*p = p.In(zone)
+	}
+	o := fullOutbound("o1", "r1")
+	zonedOut := o
+	for _, p := range []*time.Time{&zonedOut.NextAttemptAt, &zonedOut.ExpiresAt, &zonedOut.CreatedAt, &zonedOut.DoneAt} {
+		*p = p.In(zone)
+	}
+	_, err = s.UpdateRequest(ctx, "r1", func(*store.Request) (store.Effects, error) {
+		return store.Effects{Tokens: []store.Token{zoned}, Outbound: []store.Outbound{zonedOut}}, nil
+	})
+	must(t, err)
+	wantToken(t, s, tok)
+	wantOutbound(t, s, o)
+	claimedOut, err := s.ClaimOutbound(ctx, o.NextAttemptAt.In(zone), time.Minute, 1)
+	if err != nil {
+		t.Fatalf("ClaimOutbound = %v", err)
+	}
+	if d := diff([]store.Outbound{claimed(o, o.NextAttemptAt, time.Minute)}, claimedOut); d != "" {
+		t.Errorf("ClaimOutbound with a non-UTC now (-want +got):\n%s", d)
+	}
+	must(t, s.FinishOutbound(ctx, "o1", store.Delivered, at(time.Hour).In(zone), ""))
+	if got, err := s.Outbound(ctx, "o1"); err != nil || got.DoneAt.Location() != time.UTC || !got.DoneAt.Equal(at(time.Hour)) {
+		t.Errorf("Outbound.DoneAt = %v, %v, want %v", got.DoneAt, err, at(time.Hour))
+	}
+
 	// A time with a monotonic clock reading, as time.Now returns.
 	now := time.Now()
 	u := fullUser("alice")
@@ -177,6 +205,18 @@ func testCanceledContext(t *testing.T, s store.Store) {
 	}
 	if err := s.Ping(ctx); err == nil {
 		t.Errorf("Ping(canceled ctx) = nil error, want one")
+	}
+	if _, err := s.ExpiringRequests(ctx, at(time.Hour), 10); err == nil {
+		t.Errorf("ExpiringRequests(canceled ctx) = nil error, want one")
+	}
+	if err := s.RevokeFamily(ctx, "fam", at(time.Hour)); err == nil {
+		t.Errorf("RevokeFamily(canceled ctx) = nil error, want one")
+	}
+	_, err = s.UpdateToken(ctx, hash("tok"), func(*store.Token) (store.Effects, error) {
+		return store.Effects{}, nil
+	})
+	if err == nil {
+		t.Errorf("UpdateToken(canceled ctx) = nil error, want one")
 	}
 	// Nothing was written.
 	_, err = s.Client(t.Context(), "a")
