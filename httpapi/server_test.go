@@ -19,8 +19,10 @@ import (
 	"github.com/backchannel/backchannel/clientauth"
 	"github.com/backchannel/backchannel/device"
 	"github.com/backchannel/backchannel/device/agent"
+	"github.com/backchannel/backchannel/egress"
 	"github.com/backchannel/backchannel/httpapi"
 	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/notify"
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
@@ -131,6 +133,23 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	})
 	srv.Start()
 	t.Cleanup(srv.Close)
+	if opts.notify {
+		w := &notify.Worker{
+			Store:       st,
+			HTTP:        egress.NewClient(egress.Policy{AllowInsecure: true}, 5*time.Second),
+			Log:         log,
+			Now:         clk.Now,
+			BackoffBase: 10 * time.Millisecond,
+		}
+		svc.Queued = w.Wake
+		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			w.Run(ctx)
+		}()
+		t.Cleanup(func() { cancel(); <-done })
+	}
 	return &testServer{Server: srv, t: t, store: st, clock: clk, keys: ks, svc: svc}
 }
 

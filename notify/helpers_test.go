@@ -44,9 +44,8 @@ func newClock(t time.Time) *clock {
 	return c
 }
 
-func (c *clock) set(t time.Time)     { c.t.Store(&t) }
-func (c *clock) now() time.Time      { return *c.t.Load() }
-func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
+func (c *clock) set(t time.Time) { c.t.Store(&t) }
+func (c *clock) now() time.Time  { return *c.t.Load() }
 
 // queue queues a notification for endpoint the way package ciba does: a
 // request whose UpdateRequest decision creates the outbound row, and

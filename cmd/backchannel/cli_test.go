@@ -244,3 +244,49 @@ func decodeJSON(t *testing.T, s string) map[string]any {
 	}
 	return m
 }
+
+// TestCLINotifyModes runs login --mode ping and --mode push through the
+// real binary against device watch --approve.
+func TestCLINotifyModes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	srv := startDevServer(t, bin, dir)
+	admin := []string{"BACKCHANNEL_ADMIN_URL=" + srv.issuer, "BACKCHANNEL_ADMIN_TOKEN=" + srv.adminToken}
+	runBin(t, bin, dir, nil, "", "device", "register", "--server", srv.issuer, "--code", srv.code, "--key-file", "phone.json")
+
+	for _, mode := range []string{"ping", "push"} {
+		t.Run(mode, func(t *testing.T) {
+			addr := freeAddr(t)
+			client := decodeJSON(t, runBin(t, bin, dir, admin, fmt.Sprintf(
+				`{"client_name": "Shop %s", "grant_types": ["urn:openid:params:grant-type:ciba", "refresh_token"],
+				  "backchannel_token_delivery_mode": %q, "backchannel_client_notification_endpoint": "http://%s/cb"}`, mode, mode, addr),
+				"client", "create", "--file", "-", "--json"))
+			watch := make(chan error, 1)
+			go func() {
+				_, err := tryBin(t, bin, dir, nil, "", "device", "watch", "--key-file", "phone.json", "--approve", "--once")
+				watch <- err
+			}()
+			out := decodeJSON(t, runBin(t, bin, dir, nil, "", "login", "--issuer", srv.issuer,
+				"--client-id", client["client_id"].(string), "--client-secret", client["client_secret"].(string),
+				"--login-hint", "demo", "--mode", mode, "--listen", addr, "--json"))
+			if claims, _ := out["id_token_claims"].(map[string]any); claims["sub"] != "demo-user" {
+				t.Errorf("login --mode %s claims = %v", mode, out["id_token_claims"])
+			}
+			if mode == "push" {
+				claims, _ := out["id_token_claims"].(map[string]any)
+				if claims["urn:openid:params:jwt:claim:auth_req_id"] == nil {
+					t.Errorf("pushed ID token has no auth_req_id claim: %v", claims)
+				}
+			}
+			if err := <-watch; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/backchannel/backchannel/egress"
 	"github.com/backchannel/backchannel/keys"
 )
 
@@ -213,6 +214,9 @@ func (c *Config) Validate() error {
 		if d <= 0 {
 			bad("%s must be a positive duration", name)
 		}
+	}
+	if err := (egress.Policy{Allow: c.Egress.Allow}).Validate(); err != nil {
+		bad("egress.allow: %v", err)
 	}
 	if c.Tokens.AccessTokenFormat != "opaque" && c.Tokens.AccessTokenFormat != "jwt" {
 		bad("tokens.access_token_format %q must be opaque or jwt", c.Tokens.AccessTokenFormat)

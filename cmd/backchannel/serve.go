@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,8 +21,10 @@ import (
 	"github.com/backchannel/backchannel/ciba"
 	"github.com/backchannel/backchannel/clientauth"
 	"github.com/backchannel/backchannel/device"
+	"github.com/backchannel/backchannel/egress"
 	"github.com/backchannel/backchannel/httpapi"
 	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/notify"
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
@@ -123,17 +126,30 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		generatedToken = true
 	}
 
-	clientKeys := &keys.ClientKeys{}
+	// Clients choose their notification endpoints and jwks_uri, so every
+	// call to them goes through the SSRF guard.
+	egressPolicy := egress.Policy{AllowInsecure: cfg.Dev, Allow: cfg.Egress.Allow}
+	clientKeys := &keys.ClientKeys{HTTPClient: egress.NewClient(egressPolicy, 10*time.Second)}
 	hub := &device.Hub{}
+	issuer := &token.Issuer{
+		Issuer:            cfg.Issuer,
+		Keys:              keySet,
+		AccessTokenFormat: cfg.Tokens.AccessTokenFormat,
+		AccessTTL:         cfg.Tokens.AccessTTL,
+		RefreshTTL:        cfg.Tokens.RefreshTTL,
+		IDTokenTTL:        cfg.Tokens.IDTokenTTL,
+	}
+	worker := &notify.Worker{
+		Store:          st,
+		HTTP:           egress.NewClient(egressPolicy, cfg.Notify.AttemptTimeout),
+		Log:            log,
+		AttemptTimeout: cfg.Notify.AttemptTimeout,
+		MaxAttempts:    cfg.Notify.MaxAttempts,
+		Concurrency:    cfg.Notify.Concurrency,
+	}
 	svc := &ciba.Service{
-		Store: st,
-		Tokens: &token.Issuer{
-			Issuer:     cfg.Issuer,
-			Keys:       keySet,
-			AccessTTL:  cfg.Tokens.AccessTTL,
-			RefreshTTL: cfg.Tokens.RefreshTTL,
-			IDTokenTTL: cfg.Tokens.IDTokenTTL,
-		},
+		Store:                 st,
+		Tokens:                issuer,
 		Keys:                  keySet,
 		ClientKeys:            clientKeys,
 		Issuer:                cfg.Issuer,
@@ -144,8 +160,10 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 			Interval:            cfg.CIBA.Interval,
 			MaxBindingMessage:   cfg.CIBA.MaxBindingMessage,
 			MaxUserCodeFailures: cfg.CIBA.MaxUserCodeFailures,
+			NotificationWindow:  cfg.Notify.Window,
 		},
 		Changed: hub.Notify,
+		Queued:  worker.Wake,
 	}
 	enroller := &device.Enroller{Store: st, TTL: cfg.Devices.EnrolmentTTL, BaseURL: cfg.Issuer}
 	deps := httpapi.Deps{
@@ -159,6 +177,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: cfg.Issuer},
 		Enroller:     enroller,
 		Registration: httpapi.DefaultPolicy(keySet, cfg.Dev),
+		Tokens:       &token.Service{Store: st, Issuer: issuer},
 		AdminToken:   adminToken,
 	}
 
@@ -194,6 +213,20 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		fmt.Fprintf(env.stdout, "admin token (generated; set BACKCHANNEL_ADMIN_TOKEN to choose one): %s\n", adminToken)
 	}
 
+	// Background work: notification delivery and the expiry of
+	// unanswered ping and push requests. Both stop with baseCtx.
+	var background sync.WaitGroup
+	background.Go(func() {
+		if err := worker.Run(baseCtx); err != nil && baseCtx.Err() == nil {
+			log.Error("notification worker stopped", "err", err)
+		}
+	})
+	background.Go(func() { expireLoop(baseCtx, svc, log) })
+	defer func() {
+		cancelBase()
+		background.Wait()
+	}()
+
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
 		go func() { errc <- srv.Serve(listeners[i]) }()
@@ -221,6 +254,32 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// expireLoop notifies the expiry of unanswered ping and push requests,
+// checking every second.
+func expireLoop(ctx context.Context, svc *ciba.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for {
+			n, err := svc.ExpireDue(ctx, 100)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Error("expire requests", "err", err)
+				}
+				break
+			}
+			if n < 100 {
+				break
+			}
+		}
+	}
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger, base context.Context) *http.Server {
