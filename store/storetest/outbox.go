@@ -220,6 +220,7 @@ func testClaimOutbound(t *testing.T, s store.Store) {
 		failed,
 	}
 	rows[2].Attempts = 4
+	rows[0].ExpiresAt = at(time.Minute) // past expiry: claimed, for the worker to fail it
 	queue(t, s, "r1", rows...)
 	byID := map[string]store.Outbound{}
 	for _, o := range rows {
