@@ -49,7 +49,31 @@ type Client struct {
 	RequestSigningAlg           string // backchannel_authentication_request_signing_alg
 	UserCodeParameter           bool   // backchannel_user_code_parameter
 	TLSClientAuthSubjectDN      string
-	IDTokenSignedResponseAlg    string
+	// The RFC 8705 §2.1.2 alternatives to the subject DN: exactly one of
+	// these or TLSClientAuthSubjectDN names a tls_client_auth client's
+	// certificate.
+	TLSClientAuthSANDNS      string
+	TLSClientAuthSANURI      string
+	TLSClientAuthSANIP       string
+	TLSClientAuthSANEmail    string
+	IDTokenSignedResponseAlg string
+	// CertificateBoundAccessTokens is
+	// tls_client_certificate_bound_access_tokens (RFC 8705 §3.4).
+	CertificateBoundAccessTokens bool
+	// DPoPBoundAccessTokens is dpop_bound_access_tokens (RFC 9449 §5.2):
+	// the client must send a DPoP proof at the token endpoint.
+	DPoPBoundAccessTokens bool
+	// Profile is "" or "fapi-ciba": the client must follow the FAPI-CIBA
+	// profile's rules.
+	Profile string
+	// LogoURI is logo_uri, shown on the authentication device.
+	LogoURI string
+	// SoftwareID is software_id (RFC 7591 §2), from a software statement.
+	SoftwareID string
+	// RegistrationAccessTokenHash is SHA-256 of the RFC 7592
+	// registration access token of a dynamically registered client; nil
+	// for clients registered through the admin API.
+	RegistrationAccessTokenHash []byte
 	CreatedAt                   time.Time
 }
 
@@ -96,6 +120,9 @@ type Request struct {
 	Scopes      []string
 	ACRValues   []string
 	Binding     string // binding_message, as the user is shown it
+	// AuthorizationDetails is the request's authorization_details (RFC
+	// 9396), a JSON array validated against the configured types, or nil.
+	AuthorizationDetails json.RawMessage
 	// NotificationToken is the client_notification_token of ping and
 	// push requests, kept in clear because the notification must present
 	// it (CIBA Core §10.2). It moves to the Outbound row when the
@@ -133,10 +160,18 @@ type Token struct {
 	RequestID string // the backchannel request it came from
 	// FamilyID is shared by the tokens of one grant and all their
 	// refreshes, so that a replayed refresh token revokes them together.
-	FamilyID  string
-	AuthTime  time.Time // the user's authentication, carried across refreshes
-	ACR       string
-	AMR       []string
+	FamilyID string
+	AuthTime time.Time // the user's authentication, carried across refreshes
+	ACR      string
+	AMR      []string
+	// AuthorizationDetails are the granted authorization_details (RFC
+	// 9396 §7), or nil.
+	AuthorizationDetails json.RawMessage
+	// JKT is the DPoP key thumbprint an access token is bound to (RFC
+	// 9449 §6, cnf.jkt); X5TS256 the client certificate thumbprint (RFC
+	// 8705 §3.1, cnf.x5t#S256). Empty for unbound (Bearer) tokens.
+	JKT       string
+	X5TS256   string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	// UsedAt is when a refresh token was exchanged (rotated); zero while
@@ -232,6 +267,9 @@ type Store interface {
 	Client(ctx context.Context, id string) (Client, error)
 	Clients(ctx context.Context) ([]Client, error) // ordered by ID
 	DeleteClient(ctx context.Context, id string) error
+	// UpdateClient loads client id, calls change with it and saves the
+	// result atomically, as UpdateUser does. change must not alter ID.
+	UpdateClient(ctx context.Context, id string, change func(*Client) error) (Client, error)
 
 	// Users. CreateUser returns ErrConflict when the subject, or a set
 	// preferred_username, email or phone_number, is already taken.

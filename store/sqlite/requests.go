@@ -11,14 +11,16 @@ import (
 
 const requestColumns = `id, auth_req_hash, client_id, subject, state, scopes, acr_values,
 	binding_message, notification_token, auth_req_id, delivery_mode, created_at,
-	expires_at, poll_interval, next_poll_at, decided_at, device_id, acr, amr, decision`
+	expires_at, poll_interval, next_poll_at, decided_at, device_id, acr, amr, decision,
+	authorization_details`
 
 func scanRequest(row scanner) (store.Request, error) {
 	var r store.Request
 	err := row.Scan(&r.ID, blobDest{&r.AuthReqHash}, &r.ClientID, &r.Subject, &r.State,
 		listDest{&r.Scopes}, listDest{&r.ACRValues}, &r.Binding, &r.NotificationToken,
 		&r.AuthReqID, &r.DeliveryMode, timeDest{&r.CreatedAt}, timeDest{&r.ExpiresAt}, &r.Interval,
-		timeDest{&r.NextPollAt}, timeDest{&r.DecidedAt}, &r.DeviceID, &r.ACR, listDest{&r.AMR}, &r.Decision)
+		timeDest{&r.NextPollAt}, timeDest{&r.DecidedAt}, &r.DeviceID, &r.ACR, listDest{&r.AMR}, &r.Decision,
+		jsonDest{&r.AuthorizationDetails})
 	return r, check(err)
 }
 
@@ -26,11 +28,12 @@ func scanRequest(row scanner) (store.Request, error) {
 // r.AuthReqHash exists.
 func (s *Store) CreateRequest(ctx context.Context, r store.Request) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.ID, blobArg(r.AuthReqHash), r.ClientID, r.Subject, r.State,
 		listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken, r.AuthReqID,
 		r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval,
-		timeArg(r.NextPollAt), timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision)
+		timeArg(r.NextPollAt), timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision,
+		jsonArg(r.AuthorizationDetails))
 	if err != nil {
 		return fmt.Errorf("create request %q: %w", r.ID, check(err))
 	}
@@ -102,12 +105,12 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, decide func(*store
 		_, err = tx.ExecContext(ctx, `UPDATE requests SET auth_req_hash = ?, client_id = ?, subject = ?,
 			state = ?, scopes = ?, acr_values = ?, binding_message = ?, notification_token = ?,
 			auth_req_id = ?, delivery_mode = ?, created_at = ?, expires_at = ?, poll_interval = ?, next_poll_at = ?,
-			decided_at = ?, device_id = ?, acr = ?, amr = ?, decision = ?
+			decided_at = ?, device_id = ?, acr = ?, amr = ?, decision = ?, authorization_details = ?
 			WHERE id = ?`,
 			blobArg(r.AuthReqHash), r.ClientID, r.Subject,
 			r.State, listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken,
 			r.AuthReqID, r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval, timeArg(r.NextPollAt),
-			timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision,
+			timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision, jsonArg(r.AuthorizationDetails),
 			id)
 		if err != nil {
 			return check(err)

@@ -12,13 +12,15 @@ import (
 )
 
 const tokenColumns = `hash, kind, client_id, subject, scopes, request_id, family_id,
-	auth_time, acr, amr, issued_at, expires_at, used_at, revoked_at`
+	auth_time, acr, amr, issued_at, expires_at, used_at, revoked_at,
+	authorization_details, jkt, x5t_s256`
 
 func scanToken(row scanner) (store.Token, error) {
 	var t store.Token
 	err := row.Scan(blobDest{&t.Hash}, &t.Kind, &t.ClientID, &t.Subject, listDest{&t.Scopes},
 		&t.RequestID, &t.FamilyID, timeDest{&t.AuthTime}, &t.ACR, listDest{&t.AMR},
-		timeDest{&t.IssuedAt}, timeDest{&t.ExpiresAt}, timeDest{&t.UsedAt}, timeDest{&t.RevokedAt})
+		timeDest{&t.IssuedAt}, timeDest{&t.ExpiresAt}, timeDest{&t.UsedAt}, timeDest{&t.RevokedAt},
+		jsonDest{&t.AuthorizationDetails}, &t.JKT, &t.X5TS256)
 	return t, check(err)
 }
 
@@ -27,10 +29,11 @@ func insertToken(ctx context.Context, tx *sql.Tx, t store.Token) error {
 		return errors.New("create token: empty hash")
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.Hash, t.Kind, t.ClientID, t.Subject, listArg(t.Scopes), t.RequestID, t.FamilyID,
 		timeArg(t.AuthTime), t.ACR, listArg(t.AMR),
-		timeArg(t.IssuedAt), timeArg(t.ExpiresAt), timeArg(t.UsedAt), timeArg(t.RevokedAt))
+		timeArg(t.IssuedAt), timeArg(t.ExpiresAt), timeArg(t.UsedAt), timeArg(t.RevokedAt),
+		jsonArg(t.AuthorizationDetails), t.JKT, t.X5TS256)
 	if err != nil {
 		return fmt.Errorf("create token: %w", check(err))
 	}
@@ -71,11 +74,13 @@ func (s *Store) UpdateToken(ctx context.Context, hash []byte, decide func(*store
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE tokens SET kind = ?, client_id = ?, subject = ?, scopes = ?,
 			request_id = ?, family_id = ?, auth_time = ?, acr = ?, amr = ?,
-			issued_at = ?, expires_at = ?, used_at = ?, revoked_at = ?
+			issued_at = ?, expires_at = ?, used_at = ?, revoked_at = ?,
+			authorization_details = ?, jkt = ?, x5t_s256 = ?
 			WHERE hash = ?`,
 			t.Kind, t.ClientID, t.Subject, listArg(t.Scopes),
 			t.RequestID, t.FamilyID, timeArg(t.AuthTime), t.ACR, listArg(t.AMR),
 			timeArg(t.IssuedAt), timeArg(t.ExpiresAt), timeArg(t.UsedAt), timeArg(t.RevokedAt),
+			jsonArg(t.AuthorizationDetails), t.JKT, t.X5TS256,
 			hash)
 		if err != nil {
 			return check(err)

@@ -72,6 +72,40 @@ func testClientDuplicate(t *testing.T, s store.Store) {
 	}
 }
 
+func testUpdateClient(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	orig := fullClient("a")
+	must(t, s.CreateClient(ctx, orig))
+	want := orig
+	want.Name = "Renamed"
+	want.JWKSURI = ""
+	want.Profile = ""
+	want.RegistrationAccessTokenHash = hash("rotated")
+	got, err := s.UpdateClient(ctx, "a", func(c *store.Client) error {
+		c.Name, c.JWKSURI, c.Profile, c.RegistrationAccessTokenHash = want.Name, "", "", want.RegistrationAccessTokenHash
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("UpdateClient = %v", err)
+	}
+	if d := diff(want, got); d != "" {
+		t.Errorf("UpdateClient returned (-want +got):\n%s", d)
+	}
+	if got, _ = s.Client(ctx, "a"); diff(want, got) != "" {
+		t.Errorf("Client after UpdateClient (-want +got):\n%s", diff(want, got))
+	}
+	_, err = s.UpdateClient(ctx, "a", func(c *store.Client) error {
+		c.Name = "Not saved"
+		return fmt.Errorf("wrapped: %w", errTestChange)
+	})
+	wantErr(t, "UpdateClient with a failing change", err, errTestChange)
+	if got, _ = s.Client(ctx, "a"); got.Name != want.Name {
+		t.Errorf("a failed change was saved: Name = %q", got.Name)
+	}
+	_, err = s.UpdateClient(ctx, "missing", func(*store.Client) error { return nil })
+	wantErr(t, `UpdateClient("missing")`, err, store.ErrNotFound)
+}
+
 func testUserRoundTrip(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	want := []store.User{fullUser("alice"), fullUser("bob"), fullUser("carol")}
