@@ -2,6 +2,7 @@ package token
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -49,6 +50,8 @@ type Introspection struct {
 	Audience string `json:"aud,omitempty"`
 	AuthTime int64  `json:"auth_time,omitempty"` // seconds since the epoch
 	ACR      string `json:"acr,omitempty"`
+	// AuthorizationDetails (RFC 9396 §9.2) are the token's granted details.
+	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
 }
 
 // Refresh exchanges refreshToken of client c for new tokens (RFC 6749
@@ -195,14 +198,15 @@ func (s *Service) Introspect(ctx context.Context, c store.Client, tok string) (I
 		return Introspection{}, fmt.Errorf("load user: %w", err)
 	}
 	in := Introspection{
-		Active:    true,
-		Scope:     strings.Join(t.Scopes, " "),
-		ClientID:  t.ClientID,
-		Subject:   t.Subject,
-		ExpiresAt: t.ExpiresAt.Unix(),
-		IssuedAt:  t.IssuedAt.Unix(),
-		Issuer:    s.Issuer.Issuer,
-		ACR:       t.ACR,
+		Active:               true,
+		Scope:                strings.Join(t.Scopes, " "),
+		ClientID:             t.ClientID,
+		Subject:              t.Subject,
+		ExpiresAt:            t.ExpiresAt.Unix(),
+		IssuedAt:             t.IssuedAt.Unix(),
+		Issuer:               s.Issuer.Issuer,
+		ACR:                  t.ACR,
+		AuthorizationDetails: t.AuthorizationDetails,
 	}
 	if t.Kind == store.AccessToken {
 		in.TokenType = "Bearer"

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -115,6 +116,10 @@ type Grant struct {
 	// ID token must carry (CIBA Core §10.3.1); with it the ID token also
 	// carries rt_hash when a refresh token is issued.
 	AuthReqID string
+	// AuthorizationDetails are the granted authorization_details (RFC
+	// 9396 §7): returned in the token response, recorded on every token,
+	// and carried in JWT access tokens. Nil when none were requested.
+	AuthorizationDetails json.RawMessage
 }
 
 // Response is the token endpoint's JSON success response (RFC 6749 §5.1,
@@ -127,6 +132,9 @@ type Response struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
+	// AuthorizationDetails (RFC 9396 §7) is present when the request had
+	// authorization_details.
+	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
 }
 
 // reservedClaims are the claims that Grant.Claims may never set: the ID
@@ -188,10 +196,11 @@ func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 		return Response{}, store.Effects{}, err
 	}
 	resp := Response{
-		AccessToken: access,
-		TokenType:   "Bearer",
-		ExpiresIn:   int64(accessTTL / time.Second),
-		Scope:       strings.Join(g.Scopes, " "),
+		AccessToken:          access,
+		TokenType:            "Bearer",
+		ExpiresIn:            int64(accessTTL / time.Second),
+		Scope:                strings.Join(g.Scopes, " "),
+		AuthorizationDetails: g.AuthorizationDetails,
 	}
 	eff := store.Effects{Tokens: []store.Token{
 		record(g, access, store.AccessToken, g.Scopes, now, accessTTL),
@@ -220,17 +229,18 @@ func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 // record describes token tok of kind with scopes for the store.
 func record(g Grant, tok string, kind store.TokenKind, scopes []string, now time.Time, ttl time.Duration) store.Token {
 	t := store.Token{
-		Hash:      Hash(tok),
-		Kind:      kind,
-		ClientID:  g.Client.ID,
-		Subject:   g.Subject,
-		Scopes:    slices.Clone(scopes),
-		RequestID: g.RequestID,
-		FamilyID:  g.FamilyID,
-		ACR:       g.ACR,
-		AMR:       slices.Clone(g.AMR),
-		IssuedAt:  now,
-		ExpiresAt: now.Add(ttl),
+		Hash:                 Hash(tok),
+		Kind:                 kind,
+		ClientID:             g.Client.ID,
+		Subject:              g.Subject,
+		Scopes:               slices.Clone(scopes),
+		RequestID:            g.RequestID,
+		FamilyID:             g.FamilyID,
+		ACR:                  g.ACR,
+		AMR:                  slices.Clone(g.AMR),
+		IssuedAt:             now,
+		ExpiresAt:            now.Add(ttl),
+		AuthorizationDetails: g.AuthorizationDetails,
 	}
 	if !g.AuthTime.IsZero() {
 		t.AuthTime = g.AuthTime.UTC()
@@ -269,6 +279,9 @@ func (i *Issuer) accessJWT(g Grant, now time.Time, ttl time.Duration) (string, e
 	}
 	if len(g.AMR) > 0 {
 		claims["amr"] = slices.Clone(g.AMR)
+	}
+	if len(g.AuthorizationDetails) > 0 {
+		claims["authorization_details"] = g.AuthorizationDetails // RFC 9396 §9.1
 	}
 	tok, err := i.Keys.Sign("", TypeAccessTokenJWT, claims)
 	if err != nil {
