@@ -43,6 +43,9 @@ type params struct {
 	userCode          string
 	notificationToken string
 	requestedExpiry   time.Duration
+	// authorizationDetails is the validated, normalised
+	// authorization_details (RFC 9396), or nil.
+	authorizationDetails json.RawMessage
 }
 
 func (s *Service) parseParams(ctx context.Context, c store.Client, form oauth.Form, now time.Time) (params, error) {
@@ -59,6 +62,8 @@ func (s *Service) parseParams(ctx context.Context, c store.Client, form oauth.Fo
 		}
 	} else if c.RequestSigningAlg != "" {
 		return params{}, oauth.Errorf(oauth.InvalidRequest, "the client registered backchannel_authentication_request_signing_alg, so the request must be signed")
+	} else if s.fapi(c) {
+		return params{}, oauth.Errorf(oauth.InvalidRequest, "FAPI-CIBA requires a signed authentication request (CIBA Core §7.1.1)")
 	}
 
 	var p params
@@ -109,6 +114,19 @@ func (s *Service) parseParams(ctx context.Context, c store.Client, form oauth.Fo
 		if err := checkBindingMessage(p.bindingMessage, lim.MaxBindingMessage); err != nil {
 			return params{}, err
 		}
+	}
+
+	if form.Has("authorization_details") {
+		d, err := s.authorizationDetails(form.Get("authorization_details"))
+		if err != nil {
+			return params{}, err
+		}
+		p.authorizationDetails = d
+	}
+	if s.fapi(c) && p.bindingMessage == "" && p.authorizationDetails == nil {
+		// FAPI-CIBA §5.2.2 (2): a unique authorization context, or a
+		// binding_message.
+		return params{}, oauth.Errorf(oauth.InvalidRequest, "FAPI-CIBA requires a binding_message when the request has no authorization_details")
 	}
 
 	p.userCode = form.Get("user_code")
@@ -193,6 +211,14 @@ func (s *Service) requestObject(ctx context.Context, c store.Client, jws string,
 	if c.RequestSigningAlg != "" {
 		algs = []string{c.RequestSigningAlg}
 	}
+	fapi := s.fapi(c)
+	if fapi {
+		// FAPI 1 Advanced §8.6: PS256 or ES256 only.
+		algs = slices.DeleteFunc(algs, func(a string) bool { return !slices.Contains(FAPIAlgs(), a) })
+		if len(algs) == 0 {
+			return nil, bad("FAPI-CIBA allows only PS256 and ES256, and the client registered %s", c.RequestSigningAlg)
+		}
+	}
 	set, err := s.ClientKeys.Keys(ctx, c)
 	if err != nil {
 		return nil, bad("the client's keys could not be loaded").WithCause(err)
@@ -239,6 +265,16 @@ func (s *Service) requestObject(ctx context.Context, c store.Client, jws string,
 	if nbf.After(now.Add(lim.Skew)) {
 		return nil, bad("the request object is not valid yet (nbf)")
 	}
+	if fapi {
+		// FAPI 1 Advanced §5.2.2 (13, 17): a request object lives at most
+		// 60 minutes, and nbf is at most 60 minutes in the past.
+		if exp.Sub(nbf) > time.Hour {
+			return nil, bad("FAPI-CIBA allows at most 60 minutes between nbf and exp")
+		}
+		if nbf.Before(now.Add(-time.Hour)) {
+			return nil, bad("FAPI-CIBA refuses an nbf more than 60 minutes in the past")
+		}
+	}
 	jti, _ := claims["jti"].(string)
 	if jti == "" {
 		return nil, bad("jti is required")
@@ -251,7 +287,7 @@ func (s *Service) requestObject(ctx context.Context, c store.Client, jws string,
 	}
 
 	form := oauth.Form{}
-	for _, name := range []string{"scope", "client_notification_token", "acr_values", "login_hint_token", "id_token_hint", "login_hint", "binding_message", "user_code", "requested_expiry"} {
+	for _, name := range []string{"scope", "client_notification_token", "acr_values", "login_hint_token", "id_token_hint", "login_hint", "binding_message", "user_code", "requested_expiry", "authorization_details"} {
 		v, ok := claims[name]
 		if !ok {
 			continue
@@ -259,6 +295,15 @@ func (s *Service) requestObject(ctx context.Context, c store.Client, jws string,
 		switch v := v.(type) {
 		case string:
 			form[name] = v
+		case []any:
+			if name != "authorization_details" {
+				return nil, bad("%s must be a string", name)
+			}
+			b, err := json.Marshal(v)
+			if err != nil {
+				return nil, bad("authorization_details cannot be encoded")
+			}
+			form[name] = string(b)
 		case json.Number:
 			if name != "requested_expiry" {
 				return nil, bad("%s must be a string", name)

@@ -120,6 +120,13 @@ type Service struct {
 	// Queued is called after a notification was queued in the outbox, to
 	// wake the delivery worker at once. Optional.
 	Queued func()
+	// AuthorizationDetailTypes are the authorization_details types (RFC
+	// 9396) the server accepts; none means authorization_details is
+	// refused.
+	AuthorizationDetailTypes []string
+	// RequireFAPI applies the FAPI-CIBA profile to every client, not only
+	// to those registered with Profile "fapi-ciba".
+	RequireFAPI bool
 }
 
 func (s *Service) queued() {
@@ -148,6 +155,9 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 	lim := s.Limits.withDefaults()
 	if !slices.Contains(c.GrantTypes, oauth.GrantCIBA) {
 		return Started{}, oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for the CIBA grant")
+	}
+	if err := s.checkFAPIClient(c); err != nil {
+		return Started{}, err
 	}
 	now := s.now()
 	p, err := s.parseParams(ctx, c, form, now)
@@ -190,19 +200,20 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		mode = store.Poll
 	}
 	r := store.Request{
-		ID:           id,
-		AuthReqHash:  hashString(authReqID),
-		ClientID:     c.ID,
-		Subject:      user.Subject,
-		State:        store.Pending,
-		Scopes:       p.scopes,
-		ACRValues:    p.acrValues,
-		Binding:      p.bindingMessage,
-		DeliveryMode: mode,
-		CreatedAt:    now,
-		ExpiresAt:    now.Add(expiry),
-		Interval:     lim.Interval,
-		NextPollAt:   now.Add(lim.Interval),
+		ID:                   id,
+		AuthReqHash:          hashString(authReqID),
+		ClientID:             c.ID,
+		Subject:              user.Subject,
+		State:                store.Pending,
+		Scopes:               p.scopes,
+		ACRValues:            p.acrValues,
+		Binding:              p.bindingMessage,
+		AuthorizationDetails: p.authorizationDetails,
+		DeliveryMode:         mode,
+		CreatedAt:            now,
+		ExpiresAt:            now.Add(expiry),
+		Interval:             lim.Interval,
+		NextPollAt:           now.Add(lim.Interval),
 	}
 	if p.notificationToken != "" {
 		r.NotificationToken = p.notificationToken
@@ -284,14 +295,15 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string) 
 			return store.Effects{}, nil
 		case r.State == store.Approved:
 			resp2, effects, err := s.Tokens.Issue(token.Grant{
-				Client:    c,
-				Subject:   r.Subject,
-				Scopes:    r.Scopes,
-				RequestID: r.ID,
-				AuthTime:  r.DecidedAt,
-				ACR:       r.ACR,
-				AMR:       r.AMR,
-				Claims:    token.ReleasedClaims(user, r.Scopes),
+				Client:               s.fapiIDTokenClient(c),
+				Subject:              r.Subject,
+				Scopes:               r.Scopes,
+				RequestID:            r.ID,
+				AuthTime:             r.DecidedAt,
+				ACR:                  r.ACR,
+				AMR:                  r.AMR,
+				Claims:               token.ReleasedClaims(user, r.Scopes),
+				AuthorizationDetails: r.AuthorizationDetails,
 			})
 			if err != nil {
 				return store.Effects{}, fmt.Errorf("issue tokens: %w", err)

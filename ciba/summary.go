@@ -20,7 +20,10 @@ type Summary struct {
 	BindingMessage string   `json:"binding_message"`
 	Scopes         []string `json:"scopes"`
 	ACRValues      []string `json:"acr_values"`
-	ExpiresAt      int64    `json:"expires_at"` // Unix seconds
+	// AuthorizationDetails (RFC 9396) as the server normalised them
+	// (compact JSON, object keys sorted); [] when the request has none.
+	AuthorizationDetails json.RawMessage `json:"authorization_details"`
+	ExpiresAt            int64           `json:"expires_at"` // Unix seconds
 }
 
 // NewSummary returns the summary of request r of client c.
@@ -30,13 +33,14 @@ func NewSummary(r store.Request, c store.Client) Summary {
 		name = c.ID
 	}
 	return Summary{
-		RequestID:      r.ID,
-		ClientID:       c.ID,
-		ClientName:     name,
-		BindingMessage: r.Binding,
-		Scopes:         nonNil(r.Scopes),
-		ACRValues:      nonNil(r.ACRValues),
-		ExpiresAt:      r.ExpiresAt.Unix(),
+		RequestID:            r.ID,
+		ClientID:             c.ID,
+		ClientName:           name,
+		BindingMessage:       r.Binding,
+		Scopes:               nonNil(r.Scopes),
+		ACRValues:            nonNil(r.ACRValues),
+		AuthorizationDetails: detailsOrEmpty(r.AuthorizationDetails),
+		ExpiresAt:            r.ExpiresAt.Unix(),
 	}
 }
 
@@ -48,6 +52,7 @@ func NewSummary(r store.Request, c store.Client) Summary {
 func (s Summary) Canonical() []byte {
 	s.Scopes = nonNil(s.Scopes)
 	s.ACRValues = nonNil(s.ACRValues)
+	s.AuthorizationDetails = detailsOrEmpty(s.AuthorizationDetails)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -64,6 +69,13 @@ func (s Summary) Digest() string {
 
 // Expired reports whether r has expired at now.
 func Expired(r store.Request, now time.Time) bool { return !now.Before(r.ExpiresAt) }
+
+func detailsOrEmpty(d json.RawMessage) json.RawMessage {
+	if len(d) == 0 {
+		return json.RawMessage("[]")
+	}
+	return d
+}
 
 func nonNil(s []string) []string {
 	if s == nil {

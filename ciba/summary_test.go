@@ -1,6 +1,7 @@
 package ciba_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ func TestSummaryCanonical(t *testing.T) {
 	got := string(ciba.NewSummary(r, c).Canonical())
 	// Field order, no HTML escaping, empty arrays not null: what
 	// JSON.stringify gives for the same object.
-	want := `{"request_id":"req-1","client_id":"c1","client_name":"Call Centre","binding_message":"<Order> & 1234 — 注文","scopes":["openid","email"],"acr_values":[],"expires_at":1800000000}`
+	want := `{"request_id":"req-1","client_id":"c1","client_name":"Call Centre","binding_message":"<Order> & 1234 — 注文","scopes":["openid","email"],"acr_values":[],"authorization_details":[],"expires_at":1800000000}`
 	if got != want {
 		t.Errorf("Canonical() = %s, want %s", got, want)
 	}
@@ -28,6 +29,10 @@ func TestSummaryCanonical(t *testing.T) {
 	s.BindingMessage = "Order 9999"
 	if s.Digest() == d1 {
 		t.Error("Digest does not change with the binding message")
+	}
+	r.AuthorizationDetails = []byte(`[{"note":"<b>&</b>","type":"payment_initiation"}]`)
+	if got := string(ciba.NewSummary(r, c).Canonical()); !strings.Contains(got, `"authorization_details":[{"note":"<b>&</b>","type":"payment_initiation"}],"expires_at"`) {
+		t.Errorf("Canonical() with details = %s", got)
 	}
 	if n := ciba.NewSummary(r, store.Client{ID: "c1"}).ClientName; n != "c1" {
 		t.Errorf("ClientName without a name = %q, want the client_id", n)

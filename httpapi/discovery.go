@@ -34,6 +34,9 @@ type Metadata struct {
 	RequestParameterSupported         bool     `json:"request_parameter_supported"`
 	RequestURIParameterSupported      bool     `json:"request_uri_parameter_supported"`
 	DeviceAPIURI                      string   `json:"device_api_uri"` // backchannel's authentication-device API
+	// AuthorizationDetailsTypes (RFC 9396 §10) is absent when none are
+	// configured.
+	AuthorizationDetailsTypes []string `json:"authorization_details_types_supported,omitempty"`
 
 	// The token lifecycle endpoints, present when Deps.Tokens is set:
 	// OIDC Core §5.3, RFC 7662 and RFC 7009, with the metadata of
@@ -79,6 +82,7 @@ func newMetadata(d Deps) Metadata {
 		TokenEndpointAuthMethods:     registration.AuthMethods(),
 		TokenEndpointAuthSigningAlgs: assertionAlgs,
 		DeviceAPIURI:                 endpoint(d.Issuer, "/device/v1"),
+		AuthorizationDetailsTypes:    d.CIBA.AuthorizationDetailTypes,
 	}
 	if d.Tokens != nil {
 		// Introspection and revocation authenticate clients exactly as

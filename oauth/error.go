@@ -10,29 +10,31 @@ type Code string
 
 // The error codes backchannel sends.
 const (
-	InvalidRequest          Code = "invalid_request"
-	InvalidClient           Code = "invalid_client"
-	InvalidGrant            Code = "invalid_grant"
-	UnauthorizedClient      Code = "unauthorized_client"
-	UnsupportedGrantType    Code = "unsupported_grant_type"
-	InvalidScope            Code = "invalid_scope"
-	AccessDenied            Code = "access_denied"
-	ExpiredToken            Code = "expired_token"
-	AuthorizationPending    Code = "authorization_pending"
-	SlowDown                Code = "slow_down"
-	ExpiredLoginHintToken   Code = "expired_login_hint_token"
-	UnknownUserID           Code = "unknown_user_id"
-	MissingUserCode         Code = "missing_user_code"
-	InvalidUserCode         Code = "invalid_user_code"
-	InvalidBindingMessage   Code = "invalid_binding_message"
-	InvalidClientMetadata   Code = "invalid_client_metadata"
-	InvalidToken            Code = "invalid_token"
-	InsufficientScope       Code = "insufficient_scope" // RFC 6750 §3.1
-	InvalidRequestObject    Code = "invalid_request_object"
-	TemporarilyUnavailable  Code = "temporarily_unavailable"
-	ServerError             Code = "server_error"
-	NotFound                Code = "not_found" // admin and device APIs only
-	UnsupportedResponseType Code = "unsupported_response_type"
+	InvalidRequest        Code = "invalid_request"
+	InvalidClient         Code = "invalid_client"
+	InvalidGrant          Code = "invalid_grant"
+	UnauthorizedClient    Code = "unauthorized_client"
+	UnsupportedGrantType  Code = "unsupported_grant_type"
+	InvalidScope          Code = "invalid_scope"
+	AccessDenied          Code = "access_denied"
+	ExpiredToken          Code = "expired_token"
+	AuthorizationPending  Code = "authorization_pending"
+	SlowDown              Code = "slow_down"
+	ExpiredLoginHintToken Code = "expired_login_hint_token"
+	UnknownUserID         Code = "unknown_user_id"
+	MissingUserCode       Code = "missing_user_code"
+	InvalidUserCode       Code = "invalid_user_code"
+	InvalidBindingMessage Code = "invalid_binding_message"
+	InvalidClientMetadata Code = "invalid_client_metadata"
+	InvalidToken          Code = "invalid_token"
+	InsufficientScope     Code = "insufficient_scope" // RFC 6750 §3.1
+	InvalidRequestObject  Code = "invalid_request_object"
+	// InvalidAuthorizationDetails is RFC 9396 §5's error.
+	InvalidAuthorizationDetails Code = "invalid_authorization_details"
+	TemporarilyUnavailable      Code = "temporarily_unavailable"
+	ServerError                 Code = "server_error"
+	NotFound                    Code = "not_found" // admin and device APIs only
+	UnsupportedResponseType     Code = "unsupported_response_type"
 )
 
 // Error is an OAuth error response. Code and Description go to the

@@ -56,6 +56,9 @@ type Config struct {
 		Interval            time.Duration `koanf:"interval"`               // default 5s
 		MaxBindingMessage   int           `koanf:"max_binding_message"`    // characters; default 64
 		MaxUserCodeFailures int           `koanf:"max_user_code_failures"` // default 5
+		// AuthorizationDetailsTypes are the RFC 9396 authorization_details
+		// types accepted; none means authorization_details is refused.
+		AuthorizationDetailsTypes []string `koanf:"authorization_details_types"`
 		// LoginHintTokenIssuers are trusted issuers of login_hint_tokens.
 		LoginHintTokenIssuers []TrustedIssuerConfig `koanf:"login_hint_token_issuers"`
 	} `koanf:"ciba"`

@@ -162,8 +162,9 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 			MaxUserCodeFailures: cfg.CIBA.MaxUserCodeFailures,
 			NotificationWindow:  cfg.Notify.Window,
 		},
-		Changed: hub.Notify,
-		Queued:  worker.Wake,
+		Changed:                  hub.Notify,
+		Queued:                   worker.Wake,
+		AuthorizationDetailTypes: cfg.CIBA.AuthorizationDetailsTypes,
 	}
 	enroller := &device.Enroller{Store: st, TTL: cfg.Devices.EnrolmentTTL, BaseURL: cfg.Issuer}
 	deps := httpapi.Deps{
