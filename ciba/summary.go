@@ -52,7 +52,7 @@ func NewSummary(r store.Request, c store.Client) Summary {
 func (s Summary) Canonical() []byte {
 	s.Scopes = nonNil(s.Scopes)
 	s.ACRValues = nonNil(s.ACRValues)
-	s.AuthorizationDetails = detailsOrEmpty(s.AuthorizationDetails)
+	s.AuthorizationDetails = normaliseDetails(s.AuthorizationDetails)
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
@@ -69,6 +69,23 @@ func (s Summary) Digest() string {
 
 // Expired reports whether r has expired at now.
 func Expired(r store.Request, now time.Time) bool { return !now.Before(r.ExpiresAt) }
+
+// normaliseDetails re-encodes authorization_details the way the server
+// stored them (keys sorted, no HTML escaping), so that the digest does
+// not depend on how a transport escaped the JSON on the way.
+func normaliseDetails(d json.RawMessage) json.RawMessage {
+	var v any
+	if len(d) == 0 || json.Unmarshal(d, &v) != nil {
+		return detailsOrEmpty(d)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if enc.Encode(v) != nil {
+		return detailsOrEmpty(d)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
 
 func detailsOrEmpty(d json.RawMessage) json.RawMessage {
 	if len(d) == 0 {
