@@ -195,6 +195,43 @@ const (
 type Effects struct {
 	Tokens   []Token
 	Outbound []Outbound
+	Audit    []AuditEvent
+}
+
+// AuditEvent is one step in the life of a backchannel request (created,
+// shown, approved, redeemed, delivered, expired, …), kept for operators
+// and auditors. It never holds a secret: no auth_req_id, token,
+// client_notification_token or enrolment code.
+type AuditEvent struct {
+	ID        string // unique; assigned by the caller
+	At        time.Time
+	Kind      string // e.g. "request.created"; see package audit for the list
+	RequestID string // the device-facing request reference, if any
+	ClientID  string
+	Subject   string
+	DeviceID  string
+	// Detail holds further non-secret facts as a JSON object, or nil.
+	Detail json.RawMessage
+}
+
+// AuditQuery selects audit events. Empty fields match everything; at
+// least one of RequestID, Subject and ClientID should be set.
+type AuditQuery struct {
+	RequestID string
+	Subject   string
+	ClientID  string
+	Since     time.Time // events at or after Since; zero: from the start
+	Limit     int       // at most this many, oldest first; 0 means 1000
+}
+
+// PurgeCounts says how many records a Purge removed, by kind.
+type PurgeCounts struct {
+	Requests, Tokens, UsedOnce, Enrolments, Outbound, Audit int
+}
+
+// Total is the number of records removed.
+func (c PurgeCounts) Total() int {
+	return c.Requests + c.Tokens + c.UsedOnce + c.Enrolments + c.Outbound + c.Audit
 }
 
 // OutboundState is where a notification is in its delivery.
@@ -364,6 +401,22 @@ type Store interface {
 	// expiresAt. It returns ErrConflict if key is already recorded and
 	// has not expired.
 	UseOnce(ctx context.Context, key string, expiresAt time.Time) error
+
+	// AppendAudit records events outside any other change (for example a
+	// device being shown a request). Events that accompany a state change
+	// go in its Effects instead, so they commit with it.
+	AppendAudit(ctx context.Context, events ...AuditEvent) error
+	// AuditEvents returns the events q selects, oldest first.
+	AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+
+	// Purge deletes, in one bounded batch of at most limit records of each
+	// kind, what is no longer needed at before: requests that expired
+	// before it (whatever their state), tokens that expired before it,
+	// expired UseOnce keys and enrolments, outbound rows that left Queued
+	// before it, and audit events older than auditBefore (zero keeps
+	// them all). Callers repeat it until the counts are below limit, so no
+	// transaction holds locks for long.
+	Purge(ctx context.Context, before, auditBefore time.Time, limit int) (PurgeCounts, error)
 
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error

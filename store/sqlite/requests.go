@@ -161,5 +161,10 @@ func insertEffects(ctx context.Context, tx *sql.Tx, fx store.Effects) error {
 			return err
 		}
 	}
+	for _, e := range fx.Audit {
+		if err := insertAudit(ctx, tx, e); err != nil {
+			return err
+		}
+	}
 	return nil
 }

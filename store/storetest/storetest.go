@@ -119,6 +119,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EmptyValuesReadAsNil", testEmptyValues},
 		{"CanceledContext", testCanceledContext},
 		{"WaitingWriterHonoursContext", testWaitingWriter},
+		{"AuditRoundTrip", testAuditRoundTrip},
+		{"AuditCommitsWithUpdate", testAuditWithUpdate},
+		{"Purge", testPurge},
+		{"PurgeBounded", testPurgeBounded},
 		{"Ping", testPing},
 	}
 	for _, c := range checks {
