@@ -2,6 +2,7 @@ package clientauth
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 
+	"github.com/backchannel/backchannel/mtls"
 	"github.com/backchannel/backchannel/oauth"
 	"github.com/backchannel/backchannel/store"
 )
@@ -52,6 +54,11 @@ type Authenticator struct {
 	// exp may be, which bounds how long its jti must be remembered. Zero
 	// or negative means DefaultMaxAssertionLifetime (10 minutes).
 	MaxAssertionLifetime time.Duration
+	// ClientCAs are the certificate authorities whose client
+	// certificates tls_client_auth accepts (RFC 8705 §2.1). Nil refuses
+	// every tls_client_auth client; self_signed_tls_client_auth needs
+	// none.
+	ClientCAs *x509.CertPool
 }
 
 // failedDescription is the one description for every failure that could
@@ -79,6 +86,13 @@ func (a *Authenticator) Authenticate(r *http.Request, form oauth.Form, endpoint 
 		return a.authenticateSecret(r.Context(), m)
 	case assertionMethod:
 		return a.authenticateAssertion(r.Context(), form, endpoint)
+	}
+	// RFC 8705 §2: with no other credentials, a client certificate and
+	// the client_id authenticate the mutual TLS clients. A certificate
+	// next to other credentials is not a second method: it may be there
+	// only to bind tokens (RFC 8705 §3).
+	if chain := mtls.Chain(r); len(chain) > 0 {
+		return a.authenticateCertificate(r.Context(), chain, form)
 	}
 	// RFC 6749 §2.3: confidential clients authenticate; public clients
 	// (OIDC Core §9 "none") have no business at these endpoints.

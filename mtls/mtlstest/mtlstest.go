@@ -31,7 +31,8 @@ type CA struct {
 	parents []*x509.Certificate
 }
 
-// NewCA returns a new root CA named cn, valid from an hour ago for a day.
+// NewCA returns a new root CA named cn, valid from a year ago for two
+// years, so that tests with a fixed clock near today can use it.
 func NewCA(tb testing.TB, cn string) *CA {
 	tb.Helper()
 	key := newKey(tb)
@@ -40,6 +41,8 @@ func NewCA(tb testing.TB, cn string) *CA {
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		NotBefore:             time.Now().AddDate(-1, 0, 0),
+		NotAfter:              time.Now().AddDate(1, 0, 0),
 	}
 	fill(tb, tmpl)
 	return &CA{Cert: create(tb, tmpl, tmpl, &key.PublicKey, key), Key: key}
@@ -54,6 +57,8 @@ func (ca *CA) Intermediate(tb testing.TB, cn string) *CA {
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
+		NotBefore:             time.Now().AddDate(-1, 0, 0),
+		NotAfter:              time.Now().AddDate(1, 0, 0),
 	}
 	fill(tb, tmpl)
 	cert := create(tb, tmpl, ca.Cert, &key.PublicKey, ca.Key)
