@@ -45,6 +45,11 @@ type Deps struct {
 	// AdminOnly serves only the admin API (for a separate admin listener).
 	AdminOnly bool
 	Now       func() time.Time // defaults to time.Now
+
+	// DynamicRegistration serves the registration endpoint (RFC 7591)
+	// and the client configuration endpoint (RFC 7592) when set; nil
+	// leaves them out, and out of discovery.
+	DynamicRegistration *DynamicRegistration
 }
 
 func (d Deps) now() time.Time {

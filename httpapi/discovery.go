@@ -46,6 +46,10 @@ type Metadata struct {
 	IntrospectionAuthMethods []string `json:"introspection_endpoint_auth_methods_supported,omitempty"`
 	RevocationEndpoint       string   `json:"revocation_endpoint,omitempty"`
 	RevocationAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+
+	// RegistrationEndpoint (RFC 8414 §2, RFC 7591 §3) is present when
+	// dynamic registration is enabled.
+	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
 }
 
 func newMetadata(d Deps) Metadata {
@@ -83,6 +87,9 @@ func newMetadata(d Deps) Metadata {
 		TokenEndpointAuthSigningAlgs: assertionAlgs,
 		DeviceAPIURI:                 endpoint(d.Issuer, "/device/v1"),
 		AuthorizationDetailsTypes:    d.CIBA.AuthorizationDetailTypes,
+	}
+	if d.DynamicRegistration != nil {
+		m.RegistrationEndpoint = endpoint(d.Issuer, "/register")
 	}
 	if d.Tokens != nil {
 		// Introspection and revocation authenticate clients exactly as

@@ -39,6 +39,14 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("POST /revoke", handleRevoke(d.ClientAuth, d.Tokens, endpoint(d.Issuer, "/revoke"), d.Log))
 	}
 
+	if d.DynamicRegistration != nil {
+		rg := newRegistrar(d)
+		mux.Handle("POST /register", rg.register())
+		mux.Handle("GET /register/{client_id}", rg.read())
+		mux.Handle("PUT /register/{client_id}", rg.update())
+		mux.Handle("DELETE /register/{client_id}", rg.remove())
+	}
+
 	device := func(h http.Handler) http.Handler { return requireDevice(d.DeviceAuth, d.Log, h) }
 	mux.Handle("POST /device/v1/enrol", handleEnrol(d.Enroller, d.Log))
 	mux.Handle("GET /device/v1/requests", device(handleDeviceRequests(d.CIBA, d.Hub, d.Log)))

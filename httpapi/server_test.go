@@ -23,6 +23,7 @@ import (
 	"github.com/backchannel/backchannel/httpapi"
 	"github.com/backchannel/backchannel/keys"
 	"github.com/backchannel/backchannel/notify"
+	"github.com/backchannel/backchannel/registration"
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
@@ -80,6 +81,11 @@ type testOptions struct {
 	// accessTokenFormat is token.FormatOpaque (the default) or
 	// token.FormatJWT.
 	accessTokenFormat string
+	// registration enables dynamic client registration (RFC 7591).
+	registration *httpapi.DynamicRegistration
+	// policy, when set, changes the registration policy (--dev's by
+	// default).
+	policy func(*registration.Policy)
 }
 
 func startTestServer(t *testing.T, opts testOptions) *testServer {
@@ -116,6 +122,10 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	policy := httpapi.DefaultPolicy(ks, true)
+	if opts.policy != nil {
+		opts.policy(&policy)
+	}
 	srv.Config.Handler = httpapi.New(httpapi.Deps{
 		Log:          log,
 		Issuer:       issuer,
@@ -126,10 +136,12 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		Hub:          hub,
 		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: issuer, Now: clk.Now},
 		Enroller:     &device.Enroller{Store: st, BaseURL: issuer, Now: clk.Now},
-		Registration: httpapi.DefaultPolicy(ks, true),
+		Registration: policy,
 		Tokens:       &token.Service{Store: st, Issuer: svc.Tokens, Now: clk.Now},
 		AdminToken:   testAdminToken,
 		Now:          clk.Now,
+
+		DynamicRegistration: opts.registration,
 	})
 	srv.Start()
 	t.Cleanup(srv.Close)

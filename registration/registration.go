@@ -33,6 +33,20 @@ type Metadata struct {
 	UserCodeParameter           bool            `json:"backchannel_user_code_parameter,omitempty"`
 	TLSClientAuthSubjectDN      string          `json:"tls_client_auth_subject_dn,omitempty"`
 	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
+
+	// LogoURI is logo_uri (RFC 7591 §2), shown on the authentication
+	// device; https only.
+	LogoURI string `json:"logo_uri,omitempty"`
+	// SoftwareID is software_id (RFC 7591 §2), usually asserted by a
+	// software statement.
+	SoftwareID string `json:"software_id,omitempty"`
+	// Profile is backchannel's extension member "profile": "" or
+	// "fapi-ciba", which holds the client to the FAPI-CIBA rules.
+	Profile string `json:"profile,omitempty"`
+	// CertificateBoundAccessTokens is
+	// tls_client_certificate_bound_access_tokens (RFC 8705 §3.4); nil
+	// when absent, so that an explicit false can be told apart.
+	CertificateBoundAccessTokens *bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
 }
 
 // Policy is what the server supports; metadata asking for anything else
@@ -45,6 +59,16 @@ type Policy struct {
 	// AllowInsecureURLs accepts http and loopback notification endpoints
 	// and jwks_uri values (--dev only).
 	AllowInsecureURLs bool
+
+	// RequireFAPI applies the FAPI-CIBA client rules (see fapi.go) to
+	// every client, whatever its profile says.
+	RequireFAPI bool
+	// SoftwareStatementIssuers are the trusted issuers of software
+	// statements (RFC 7591 §2.3), by iss, with their public keys.
+	SoftwareStatementIssuers map[string]*jose.JSONWebKeySet
+	// RequireSoftwareStatement refuses dynamic registrations that carry
+	// no software statement. The admin API is not affected.
+	RequireSoftwareStatement bool
 }
 
 // AuthMethods are the supported token_endpoint_auth_method values.
@@ -172,6 +196,7 @@ func Validate(m Metadata, p Policy) (store.Client, error) {
 	if c.TLSClientAuthSubjectDN != "" {
 		bad("tls_client_auth_subject_dn is not supported yet: mutual TLS arrives with the FAPI-CIBA profile")
 	}
+	problems = append(problems, checkExtensions(&c, m, p)...)
 	if len(problems) > 0 {
 		return store.Client{}, &oauth.Error{Code: oauth.InvalidClientMetadata, Description: strings.Join(problems, "; ")}
 	}
@@ -181,21 +206,25 @@ func Validate(m Metadata, p Policy) (store.Client, error) {
 // FromClient returns the metadata document of c, without its secret.
 func FromClient(c store.Client) Metadata {
 	return Metadata{
-		ClientID:                    c.ID,
-		ClientIDIssuedAt:            c.CreatedAt.Unix(),
-		ClientName:                  c.Name,
-		GrantTypes:                  c.GrantTypes,
-		Scope:                       c.Scope,
-		TokenEndpointAuthMethod:     c.TokenEndpointAuthMethod,
-		TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg,
-		JWKS:                        c.JWKS,
-		JWKSURI:                     c.JWKSURI,
-		DeliveryMode:                string(c.DeliveryMode),
-		NotificationEndpoint:        c.NotificationEndpoint,
-		RequestSigningAlg:           c.RequestSigningAlg,
-		UserCodeParameter:           c.UserCodeParameter,
-		TLSClientAuthSubjectDN:      c.TLSClientAuthSubjectDN,
-		IDTokenSignedResponseAlg:    c.IDTokenSignedResponseAlg,
+		ClientID:                     c.ID,
+		ClientIDIssuedAt:             c.CreatedAt.Unix(),
+		ClientName:                   c.Name,
+		GrantTypes:                   c.GrantTypes,
+		Scope:                        c.Scope,
+		TokenEndpointAuthMethod:      c.TokenEndpointAuthMethod,
+		TokenEndpointAuthSigningAlg:  c.TokenEndpointAuthSigningAlg,
+		JWKS:                         c.JWKS,
+		JWKSURI:                      c.JWKSURI,
+		DeliveryMode:                 string(c.DeliveryMode),
+		NotificationEndpoint:         c.NotificationEndpoint,
+		RequestSigningAlg:            c.RequestSigningAlg,
+		UserCodeParameter:            c.UserCodeParameter,
+		TLSClientAuthSubjectDN:       c.TLSClientAuthSubjectDN,
+		IDTokenSignedResponseAlg:     c.IDTokenSignedResponseAlg,
+		LogoURI:                      c.LogoURI,
+		SoftwareID:                   c.SoftwareID,
+		Profile:                      c.Profile,
+		CertificateBoundAccessTokens: trueOrNil(c.CertificateBoundAccessTokens),
 	}
 }
 

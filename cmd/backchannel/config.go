@@ -84,6 +84,31 @@ type Config struct {
 	} `koanf:"egress"`
 
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"` // default 15s
+
+	// Registration configures dynamic client registration (RFC 7591)
+	// and management (RFC 7592) at /register.
+	Registration struct {
+		Enabled bool `koanf:"enabled"` // default false
+		// Open admits registrations without an initial access token.
+		Open bool `koanf:"open"`
+		// InitialAccessTokens admit registrations when Open is false;
+		// InitialAccessTokensFile adds one token per line from a file.
+		InitialAccessTokens     []string `koanf:"initial_access_tokens"`
+		InitialAccessTokensFile string   `koanf:"initial_access_tokens_file"`
+		// SoftwareStatementIssuers are trusted issuers of software
+		// statements (RFC 7591 §2.3).
+		SoftwareStatementIssuers []TrustedIssuerConfig `koanf:"software_statement_issuers"`
+		// RequireSoftwareStatement refuses registrations without one.
+		RequireSoftwareStatement bool `koanf:"require_software_statement"`
+	} `koanf:"registration"`
+
+	// FAPI holds the FAPI-CIBA switch.
+	FAPI struct {
+		// Require applies the FAPI-CIBA profile to every client, at
+		// registration (admin API and /register) and on every request,
+		// not only to clients registered with "profile": "fapi-ciba".
+		Require bool `koanf:"require"`
+	} `koanf:"fapi"`
 }
 
 // TrustedIssuerConfig names an issuer of login_hint_tokens and its keys.
@@ -120,6 +145,13 @@ func defaults() map[string]any {
 		"admin_addr":                  "",
 		"admin_token":                 "",
 		"dev":                         false,
+
+		"registration.enabled":                    false,
+		"registration.open":                       false,
+		"registration.initial_access_tokens":      []string{},
+		"registration.initial_access_tokens_file": "",
+		"registration.require_software_statement": false,
+		"fapi.require":                            false,
 	}
 }
 
@@ -131,6 +163,8 @@ var envKeys = []string{
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
 	"devices.enrolment_ttl", "shutdown_timeout",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
+	"registration.enabled", "registration.open", "registration.initial_access_tokens",
+	"registration.initial_access_tokens_file", "registration.require_software_statement", "fapi.require",
 }
 
 // loadConfig layers the configuration. flags holds the flags the user
@@ -149,7 +183,7 @@ func loadConfig(path string, getenv func(string) string, flags map[string]any) (
 	for _, key := range envKeys {
 		name := "BACKCHANNEL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 		if v := getenv(name); v != "" {
-			if key == "keys.algs" || key == "egress.allow" {
+			if key == "registration.initial_access_tokens" || key == "keys.algs" || key == "egress.allow" {
 				env[key] = strings.Split(v, ",")
 			} else {
 				env[key] = v
@@ -247,5 +281,32 @@ func (c *Config) Validate() error {
 			bad("ciba.login_hint_token_issuers[%d] needs issuer and jwks_file", i)
 		}
 	}
+	errs = append(errs, c.validateRegistration()...)
 	return errors.Join(errs...)
+}
+
+// validateRegistration checks the registration block.
+func (c *Config) validateRegistration() []error {
+	var errs []error
+	r := c.Registration
+	if !r.Enabled {
+		return nil
+	}
+	if !r.Open && len(r.InitialAccessTokens) == 0 && r.InitialAccessTokensFile == "" {
+		errs = append(errs, errors.New("registration: set open: true, or initial_access_tokens or initial_access_tokens_file"))
+	}
+	for i, t := range r.InitialAccessTokens {
+		if len(t) < 16 {
+			errs = append(errs, fmt.Errorf("registration.initial_access_tokens[%d] must be at least 16 characters", i))
+		}
+	}
+	for i, ti := range r.SoftwareStatementIssuers {
+		if ti.Issuer == "" || ti.JWKSFile == "" {
+			errs = append(errs, fmt.Errorf("registration.software_statement_issuers[%d] needs issuer and jwks_file", i))
+		}
+	}
+	if r.RequireSoftwareStatement && len(r.SoftwareStatementIssuers) == 0 {
+		errs = append(errs, errors.New("registration.require_software_statement needs software_statement_issuers"))
+	}
+	return errs
 }

@@ -12,10 +12,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"github.com/spf13/cobra"
 
 	"github.com/backchannel/backchannel/ciba"
@@ -25,6 +27,7 @@ import (
 	"github.com/backchannel/backchannel/httpapi"
 	"github.com/backchannel/backchannel/keys"
 	"github.com/backchannel/backchannel/notify"
+	"github.com/backchannel/backchannel/registration"
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
@@ -166,6 +169,11 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		Queued:                   worker.Wake,
 		AuthorizationDetailTypes: cfg.CIBA.AuthorizationDetailsTypes,
 	}
+	svc.RequireFAPI = cfg.FAPI.Require
+	policy, dynReg, err := registrationSetup(cfg, keySet)
+	if err != nil {
+		return err
+	}
 	enroller := &device.Enroller{Store: st, TTL: cfg.Devices.EnrolmentTTL, BaseURL: cfg.Issuer}
 	deps := httpapi.Deps{
 		Log:          log,
@@ -177,9 +185,11 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		Hub:          hub,
 		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: cfg.Issuer},
 		Enroller:     enroller,
-		Registration: httpapi.DefaultPolicy(keySet, cfg.Dev),
+		Registration: policy,
 		Tokens:       &token.Service{Store: st, Issuer: issuer},
 		AdminToken:   adminToken,
+
+		DynamicRegistration: dynReg,
 	}
 
 	// Handlers see a context that ends when shutdown starts, so
@@ -356,6 +366,48 @@ func devAdminToken(cfg Config) (string, error) {
 		}
 	}
 	return tok, nil
+}
+
+// registrationSetup returns the client registration policy, shared by
+// the admin API and dynamic registration, and the dynamic registration
+// settings (nil when registration is disabled).
+func registrationSetup(cfg Config, ks *keys.Set) (registration.Policy, *httpapi.DynamicRegistration, error) {
+	policy := httpapi.DefaultPolicy(ks, cfg.Dev)
+	policy.RequireFAPI = cfg.FAPI.Require
+	r := cfg.Registration
+	if !r.Enabled {
+		return policy, nil, nil
+	}
+	issuers, err := loadTrustedIssuers(r.SoftwareStatementIssuers)
+	if err != nil {
+		return policy, nil, fmt.Errorf("registration: %w", err)
+	}
+	if len(issuers) > 0 {
+		policy.SoftwareStatementIssuers = map[string]*jose.JSONWebKeySet{}
+		for _, ti := range issuers {
+			policy.SoftwareStatementIssuers[ti.Issuer] = ti.Keys
+		}
+	}
+	policy.RequireSoftwareStatement = r.RequireSoftwareStatement
+	tokens := slices.Clone(r.InitialAccessTokens)
+	if r.InitialAccessTokensFile != "" {
+		b, err := os.ReadFile(r.InitialAccessTokensFile)
+		if err != nil {
+			return policy, nil, fmt.Errorf("registration: initial access tokens: %w", err)
+		}
+		for line := range strings.Lines(string(b)) {
+			if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "#") {
+				if len(t) < 16 {
+					return policy, nil, fmt.Errorf("registration: %s: initial access tokens must be at least 16 characters", r.InitialAccessTokensFile)
+				}
+				tokens = append(tokens, t)
+			}
+		}
+	}
+	if !r.Open && len(tokens) == 0 {
+		return policy, nil, errors.New("registration: closed registration without initial access tokens admits nobody")
+	}
+	return policy, &httpapi.DynamicRegistration{Open: r.Open, InitialAccessTokens: tokens}, nil
 }
 
 func loadTrustedIssuers(cfgs []TrustedIssuerConfig) ([]ciba.TrustedIssuer, error) {
