@@ -32,7 +32,13 @@ type Metadata struct {
 	RequestSigningAlg           string          `json:"backchannel_authentication_request_signing_alg,omitempty"`
 	UserCodeParameter           bool            `json:"backchannel_user_code_parameter,omitempty"`
 	TLSClientAuthSubjectDN      string          `json:"tls_client_auth_subject_dn,omitempty"`
-	IDTokenSignedResponseAlg    string          `json:"id_token_signed_response_alg,omitempty"`
+	// The other names of a tls_client_auth client's certificate (RFC
+	// 8705 §2.1.2); see tlsauth.go.
+	TLSClientAuthSANDNS      string `json:"tls_client_auth_san_dns,omitempty"`
+	TLSClientAuthSANURI      string `json:"tls_client_auth_san_uri,omitempty"`
+	TLSClientAuthSANIP       string `json:"tls_client_auth_san_ip,omitempty"`
+	TLSClientAuthSANEmail    string `json:"tls_client_auth_san_email,omitempty"`
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
 
 	// LogoURI is logo_uri (RFC 7591 §2), shown on the authentication
 	// device; https only.
@@ -59,6 +65,10 @@ type Policy struct {
 	// AllowInsecureURLs accepts http and loopback notification endpoints
 	// and jwks_uri values (--dev only).
 	AllowInsecureURLs bool
+	// MTLS reports that the server sees client certificates (it
+	// terminates TLS or trusts a proxy's header), so that the RFC 8705
+	// methods tls_client_auth and self_signed_tls_client_auth work.
+	MTLS bool
 
 	// RequireFAPI applies the FAPI-CIBA client rules (see fapi.go) to
 	// every client, whatever its profile says.
@@ -140,10 +150,10 @@ func Validate(m Metadata, p Policy) (store.Client, error) {
 		c.TokenEndpointAuthMethod = oauth.AuthSecretBasic
 	}
 	switch {
-	case c.TokenEndpointAuthMethod == "tls_client_auth" || c.TokenEndpointAuthMethod == "self_signed_tls_client_auth":
-		bad("token_endpoint_auth_method %q is not supported yet (supported: %s)", c.TokenEndpointAuthMethod, strings.Join(AuthMethods(), ", "))
-	case !slices.Contains(AuthMethods(), c.TokenEndpointAuthMethod):
-		bad("token_endpoint_auth_method %q is not supported (supported: %s)", c.TokenEndpointAuthMethod, strings.Join(AuthMethods(), ", "))
+	case slices.Contains(mtlsAuthMethods(), c.TokenEndpointAuthMethod) && !p.MTLS:
+		bad("token_endpoint_auth_method %q needs mutual TLS, which this server is not configured for (supported: %s)", c.TokenEndpointAuthMethod, strings.Join(p.AuthMethods(), ", "))
+	case !slices.Contains(p.AuthMethods(), c.TokenEndpointAuthMethod):
+		bad("token_endpoint_auth_method %q is not supported (supported: %s)", c.TokenEndpointAuthMethod, strings.Join(p.AuthMethods(), ", "))
 	}
 	if alg := c.TokenEndpointAuthSigningAlg; alg != "" && !slices.Contains(AssertionAlgs(c.TokenEndpointAuthMethod), alg) {
 		bad("token_endpoint_auth_signing_alg %q is not supported with %s", alg, c.TokenEndpointAuthMethod)
@@ -165,6 +175,11 @@ func Validate(m Metadata, p Policy) (store.Client, error) {
 	needsKeys := c.TokenEndpointAuthMethod == oauth.AuthPrivateKey || c.RequestSigningAlg != ""
 	if needsKeys && len(c.JWKS) == 0 && c.JWKSURI == "" {
 		bad("jwks or jwks_uri is required for private_key_jwt and signed authentication requests")
+	}
+	// RFC 8705 §2.2.2: a self-signed certificate is registered through
+	// its key in jwks or jwks_uri.
+	if c.TokenEndpointAuthMethod == oauth.AuthSelfSignedTLS && len(c.JWKS) == 0 && c.JWKSURI == "" {
+		bad("jwks or jwks_uri is required for self_signed_tls_client_auth (RFC 8705 §2.2.2)")
 	}
 
 	if c.DeliveryMode == "" {
@@ -193,9 +208,7 @@ func Validate(m Metadata, p Policy) (store.Client, error) {
 	if alg := c.IDTokenSignedResponseAlg; alg != "" && !slices.Contains(p.IDTokenAlgs, alg) {
 		bad("id_token_signed_response_alg %q is not supported (supported: %s)", alg, strings.Join(p.IDTokenAlgs, ", "))
 	}
-	if c.TLSClientAuthSubjectDN != "" {
-		bad("tls_client_auth_subject_dn is not supported yet: mutual TLS arrives with the FAPI-CIBA profile")
-	}
+	problems = append(problems, checkTLSClientAuth(&c, m)...)
 	problems = append(problems, checkExtensions(&c, m, p)...)
 	if len(problems) > 0 {
 		return store.Client{}, &oauth.Error{Code: oauth.InvalidClientMetadata, Description: strings.Join(problems, "; ")}
@@ -220,6 +233,10 @@ func FromClient(c store.Client) Metadata {
 		RequestSigningAlg:            c.RequestSigningAlg,
 		UserCodeParameter:            c.UserCodeParameter,
 		TLSClientAuthSubjectDN:       c.TLSClientAuthSubjectDN,
+		TLSClientAuthSANDNS:          c.TLSClientAuthSANDNS,
+		TLSClientAuthSANURI:          c.TLSClientAuthSANURI,
+		TLSClientAuthSANIP:           c.TLSClientAuthSANIP,
+		TLSClientAuthSANEmail:        c.TLSClientAuthSANEmail,
 		IDTokenSignedResponseAlg:     c.IDTokenSignedResponseAlg,
 		LogoURI:                      c.LogoURI,
 		SoftwareID:                   c.SoftwareID,
