@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/backchannel/backchannel/audit"
 	"github.com/backchannel/backchannel/oauth"
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/token"
@@ -57,6 +58,7 @@ func (s *Service) notification(r *store.Request, c store.Client, user store.User
 	case r.State == store.Approved && user.Subject == "":
 		// The user was deleted between the request and the approval.
 		r.State = store.Denied
+		effects.Audit = append(effects.Audit, audit.Event(audit.RequestDenied, now, audit.Of(*r), map[string]any{"reason": "the user no longer exists"}))
 		body = pushErrorBody{Error: TransactionFailed, Description: "the request could not be completed", AuthReqID: r.AuthReqID}
 	case r.State == store.Approved:
 		resp, tokens, err := s.Tokens.Issue(token.Grant{
@@ -76,6 +78,7 @@ func (s *Service) notification(r *store.Request, c store.Client, user store.User
 		}
 		effects = tokens
 		r.State = store.Redeemed
+		effects.Audit = append(effects.Audit, redeemedEvent(*r, effects, now))
 		body = pushBody{AuthReqID: r.AuthReqID, Response: resp}
 	case r.State == store.Denied:
 		body = pushErrorBody{Error: oauth.AccessDenied, Description: "the user denied the request", AuthReqID: r.AuthReqID}
@@ -107,6 +110,7 @@ func (s *Service) notification(r *store.Request, c store.Client, user store.User
 		ExpiresAt:     until,
 		CreatedAt:     now,
 	})
+	effects.Audit = append(effects.Audit, queuedEvent(*r, effects.Outbound[len(effects.Outbound)-1], now))
 	r.NotificationToken, r.AuthReqID = "", ""
 	return effects, nil
 }
@@ -135,11 +139,14 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 				return store.Effects{}, errAlreadyHandled
 			}
 			r.State = store.Expired
+			expired := expiredEvent(*r, "expiry", now)
 			if c.NotificationEndpoint == "" {
 				r.NotificationToken, r.AuthReqID = "", ""
-				return store.Effects{}, nil
+				return store.Effects{Audit: []store.AuditEvent{expired}}, nil
 			}
-			return s.notification(r, c, store.User{}, now)
+			fx, err := s.notification(r, c, store.User{}, now)
+			fx.Audit = append([]store.AuditEvent{expired}, fx.Audit...)
+			return fx, err
 		})
 		if errors.Is(err, errAlreadyHandled) || errors.Is(err, store.ErrNotFound) {
 			continue

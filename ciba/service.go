@@ -222,6 +222,10 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 	if err := s.Store.CreateRequest(ctx, r); err != nil {
 		return Started{}, fmt.Errorf("create request: %w", err)
 	}
+	// CreateRequest takes no effects: the event follows the request.
+	if err := s.Store.AppendAudit(ctx, createdEvent(r)); err != nil {
+		return Started{}, fmt.Errorf("audit request: %w", err)
+	}
 	s.changed(user.Subject)
 	started := Started{AuthReqID: authReqID, ExpiresIn: int64(expiry / time.Second)}
 	if mode != store.Push {
@@ -269,17 +273,19 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string) 
 	}
 	now := s.now()
 	var (
-		resp    token.Response
-		outcome error
+		resp        token.Response
+		outcome     error
+		pollExpired bool
 	)
 	_, err = s.Store.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
-		outcome = nil
+		outcome, pollExpired = nil, false
 		switch {
 		case r.State == store.Redeemed:
 			return store.Effects{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id was already redeemed")
 		case r.State == store.Denied:
 			return store.Effects{}, oauth.Errorf(oauth.AccessDenied, "the user denied the request")
 		case r.State == store.Expired, Expired(*r, now):
+			pollExpired = r.DeliveryMode == store.Poll
 			return store.Effects{}, oauth.Errorf(oauth.ExpiredToken, "the request expired before it was approved")
 		case r.State == store.Pending:
 			// CIBA Core §7.3, RFC 8628 §3.5: a client polling before the
@@ -310,10 +316,14 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string) 
 			}
 			resp = resp2
 			r.State = store.Redeemed
+			effects.Audit = append(effects.Audit, redeemedEvent(*r, effects, now))
 			return effects, nil
 		}
 		return store.Effects{}, fmt.Errorf("request in unknown state %q", r.State)
 	})
+	if pollExpired {
+		s.auditPollExpired(ctx, r, now)
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
@@ -405,7 +415,10 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 		r.DecidedAt = now
 		r.DeviceID = dev.ID
 		r.Decision = d.Signed
-		return s.notification(r, c, user, now)
+		decided := decisionEvent(*r, d, now)
+		fx, err := s.notification(r, c, user, now)
+		fx.Audit = append([]store.AuditEvent{decided}, fx.Audit...)
+		return fx, err
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound

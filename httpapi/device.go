@@ -114,7 +114,7 @@ func callFrom(ctx context.Context) deviceCall {
 // requests of the device's user, as JSON {"requests": [Summary…]}, or,
 // for Accept: text/event-stream, as a live stream of events.
 func handleDeviceRequests(svc *ciba.Service, hub *device.Hub, log *slog.Logger) http.Handler {
-	return requestStream{svc: svc, hub: hub, log: log, heartbeat: streamHeartbeat, maxAge: streamMaxAge}
+	return requestStream{svc: svc, hub: hub, log: log, heartbeat: streamHeartbeat, maxAge: streamMaxAge, shown: &shownSet{}}
 }
 
 // requestStream is handleDeviceRequests with its timing as fields, which
@@ -125,6 +125,7 @@ type requestStream struct {
 	log       *slog.Logger
 	heartbeat time.Duration
 	maxAge    time.Duration
+	shown     *shownSet // the requests recorded as shown; nil: record every time
 }
 
 func (h requestStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -136,6 +137,7 @@ func (h requestStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, h.log, err)
 			return
 		}
+		h.recordShown(ctx, dev, list, ciba.ShownList)
 		oauth.WriteJSON(w, http.StatusOK, map[string][]ciba.Summary{"requests": nonNilSummaries(list)})
 		return
 	}
@@ -165,7 +167,10 @@ func (h requestStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	es := eventStream{w: w, rc: rc, sent: make(map[string]bool)}
+	via := ciba.ShownStream // how the requests sent next reach the device, for the audit trail
+	es := eventStream{w: w, rc: rc, sent: make(map[string]bool), onSent: func(s ciba.Summary) {
+		h.recordShown(ctx, dev, []ciba.Summary{s}, via)
+	}}
 	if err := es.sync(list); err != nil {
 		return // the device went away
 	}
@@ -187,7 +192,9 @@ func (h requestStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			continue
 		case <-wake:
+			via = ciba.ShownLive
 		case <-expiry.C:
+			via = ciba.ShownStream
 			// A request that expires leaves the list without a change
 			// to wake us; re-read then, to send its gone event.
 		}
@@ -211,6 +218,8 @@ type eventStream struct {
 	w    io.Writer
 	rc   *http.ResponseController
 	sent map[string]bool // the requests the device was sent and not told are gone
+	// onSent, if set, is called with each request event sent.
+	onSent func(ciba.Summary)
 }
 
 // sync sends a gone event for each request sent before and missing from
@@ -246,6 +255,9 @@ func (es eventStream) sync(list []ciba.Summary) error {
 			return err
 		}
 		es.sent[s.RequestID] = true
+		if es.onSent != nil {
+			es.onSent(s)
+		}
 	}
 	return nil
 }

@@ -9,6 +9,6 @@
 // Several workers, in one process or many, may share a store; the lease
 // keeps them from delivering a row twice while it is in flight.
 //
-// The package imports store and egress; never httpapi, ciba or a store
+// The package imports store, audit and egress; never httpapi, ciba or a store
 // backend.
 package notify

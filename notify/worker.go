@@ -273,16 +273,17 @@ func (w *Worker) deliver(ctx context.Context, s settings, row store.Outbound) {
 		log = log.With("status", out.status)
 	}
 	errText := redact(describe(out), row)
+	att := attemptEvent(row, out, end, took)
 
 	switch {
 	case out.err == nil && out.status >= 200 && out.status < 300:
 		// CIBA Core §10.2 and §10.3: the client answers 204 or 200, and
 		// any body is ignored.
-		w.finish(ctx, log, row, store.Delivered, end, "", "delivered", &w.stats.delivered)
+		w.finish(ctx, log, row, store.Delivered, end, "", "delivered", &w.stats.delivered, att)
 	case errors.Is(out.err, egress.ErrRefused) || errors.Is(out.err, errBadEndpoint):
-		w.finish(ctx, log, row, store.Failed, end, errText, "refused", &w.stats.refused)
+		w.finish(ctx, log, row, store.Failed, end, errText, "refused", &w.stats.refused, att)
 	case !retryable(out):
-		w.finish(ctx, log, row, store.Failed, end, errText, "rejected", &w.stats.rejected)
+		w.finish(ctx, log, row, store.Failed, end, errText, "rejected", &w.stats.rejected, att)
 	default:
 		delay := Backoff(row.Attempts, s.backoffBase, s.backoffMax, s.rand())
 		if out.header != nil {
@@ -293,11 +294,11 @@ func (w *Worker) deliver(ctx context.Context, s settings, row store.Outbound) {
 		next := end.Add(delay)
 		switch {
 		case row.Attempts >= s.maxAttempts:
-			w.finish(ctx, log, row, store.Failed, end, errText, "exhausted", &w.stats.exhausted)
+			w.finish(ctx, log, row, store.Failed, end, errText, "exhausted", &w.stats.exhausted, att)
 		case !row.ExpiresAt.IsZero() && next.After(row.ExpiresAt):
-			w.finish(ctx, log, row, store.Failed, end, errText, "expired", &w.stats.expired)
+			w.finish(ctx, log, row, store.Failed, end, errText, "expired", &w.stats.expired, att)
 		default:
-			w.retry(ctx, log, row, next, errText, delay)
+			w.retry(ctx, log, row, next, errText, delay, att)
 		}
 	}
 }
@@ -367,8 +368,9 @@ func redact(text string, row store.Outbound) string {
 
 // finish counts the outcome in n and records row's final state. The
 // count comes first: it counts what happened, even if recording it fails
-// and the row is attempted again.
-func (w *Worker) finish(ctx context.Context, log *slog.Logger, row store.Outbound, state store.OutboundState, at time.Time, lastError, result string, n *atomic.Int64) {
+// and the row is attempted again. The audit trail gets the events of
+// the attempt (if any) and the outcome, after the log line.
+func (w *Worker) finish(ctx context.Context, log *slog.Logger, row store.Outbound, state store.OutboundState, at time.Time, lastError, result string, n *atomic.Int64, attempt ...auditEvent) {
 	n.Add(1)
 	level := slog.LevelInfo
 	if state == store.Failed {
@@ -378,8 +380,10 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, row store.Outboun
 		// The lease will lapse and the row be attempted again; if another
 		// worker already finished it (ErrNotFound), there is nothing to do.
 		log.ErrorContext(ctx, "record notification outcome", "result", result, "error", lastError, "err", err)
+		w.audit(ctx, log, row, attempt...)
 		return
 	}
+	defer w.audit(ctx, log, row, append(attempt, outcomeEvent(row, state, at, result))...)
 	if lastError == "" {
 		log.Log(ctx, level, "notification "+result, "result", result)
 		return
@@ -387,9 +391,11 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, row store.Outboun
 	log.Log(ctx, level, "notification "+result, "result", result, "error", lastError)
 }
 
-// retry schedules row's next attempt at next, delay from now.
-func (w *Worker) retry(ctx context.Context, log *slog.Logger, row store.Outbound, next time.Time, lastError string, delay time.Duration) {
+// retry schedules row's next attempt at next, delay from now, and
+// records the attempt in the audit trail.
+func (w *Worker) retry(ctx context.Context, log *slog.Logger, row store.Outbound, next time.Time, lastError string, delay time.Duration, attempt ...auditEvent) {
 	w.stats.retried.Add(1)
+	defer w.audit(ctx, log, row, attempt...)
 	if err := w.Store.RetryOutbound(ctx, row.ID, next, lastError); err != nil {
 		log.ErrorContext(ctx, "record notification retry", "error", lastError, "err", err)
 		return

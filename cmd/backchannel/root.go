@@ -30,6 +30,7 @@ func newRootCommand(env *cliEnv) *cobra.Command {
 		newDeviceCommand(env),
 		newKeysCommand(env),
 		newLoginCommand(env),
+		newAuditCommand(env),
 	)
 	return root
 }
