@@ -44,7 +44,13 @@ type Deps struct {
 	AdminToken string
 	// AdminOnly serves only the admin API (for a separate admin listener).
 	AdminOnly bool
-	Now       func() time.Time // defaults to time.Now
+	// MTLSBaseURL is the public base URL of a listener of its own for
+	// the mutual TLS endpoint aliases (RFC 8705 §5), such as
+	// https://mtls.login.example.com. Empty, with Registration.MTLS set,
+	// the aliases are the normal endpoints.
+	MTLSBaseURL string
+
+	Now func() time.Time // defaults to time.Now
 
 	// DynamicRegistration serves the registration endpoint (RFC 7591)
 	// and the client configuration endpoint (RFC 7592) when set; nil

@@ -50,6 +50,22 @@ type Metadata struct {
 	// RegistrationEndpoint (RFC 8414 §2, RFC 7591 §3) is present when
 	// dynamic registration is enabled.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
+
+	// CertificateBoundAccessTokens (RFC 8705 §3.3): the server issues
+	// access tokens bound to the client certificate.
+	CertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens"`
+	// MTLSEndpointAliases (RFC 8705 §5) are the endpoints where clients
+	// present certificates; present when Registration.MTLS is set.
+	MTLSEndpointAliases *EndpointAliases `json:"mtls_endpoint_aliases,omitempty"`
+}
+
+// EndpointAliases are the mutual TLS endpoint aliases of RFC 8705 §5.
+type EndpointAliases struct {
+	TokenEndpoint                     string `json:"token_endpoint"`
+	BackchannelAuthenticationEndpoint string `json:"backchannel_authentication_endpoint"`
+	UserInfoEndpoint                  string `json:"userinfo_endpoint,omitempty"`
+	IntrospectionEndpoint             string `json:"introspection_endpoint,omitempty"`
+	RevocationEndpoint                string `json:"revocation_endpoint,omitempty"`
 }
 
 func newMetadata(d Deps) Metadata {
@@ -83,7 +99,7 @@ func newMetadata(d Deps) Metadata {
 		SubjectTypes:                 []string{"public"},
 		IDTokenSigningAlgs:           d.Keys.Algs(),
 		ACRValues:                    []string{ciba.ACRDeviceKey},
-		TokenEndpointAuthMethods:     registration.AuthMethods(),
+		TokenEndpointAuthMethods:     d.Registration.AuthMethods(),
 		TokenEndpointAuthSigningAlgs: assertionAlgs,
 		DeviceAPIURI:                 endpoint(d.Issuer, "/device/v1"),
 		AuthorizationDetailsTypes:    d.CIBA.AuthorizationDetailTypes,
@@ -97,11 +113,38 @@ func newMetadata(d Deps) Metadata {
 		m.GrantTypes = append(m.GrantTypes, oauth.GrantRefresh)
 		m.UserInfoEndpoint = endpoint(d.Issuer, "/userinfo")
 		m.IntrospectionEndpoint = endpoint(d.Issuer, "/introspect")
-		m.IntrospectionAuthMethods = registration.AuthMethods()
+		m.IntrospectionAuthMethods = d.Registration.AuthMethods()
 		m.RevocationEndpoint = endpoint(d.Issuer, "/revoke")
-		m.RevocationAuthMethods = registration.AuthMethods()
+		m.RevocationAuthMethods = d.Registration.AuthMethods()
+	}
+	// RFC 8705 §3.3: only a server that sees client certificates can
+	// bind tokens to them.
+	m.CertificateBoundAccessTokens = d.Registration.MTLS
+	if d.Registration.MTLS {
+		m.MTLSEndpointAliases = mtlsAliases(d)
 	}
 	return m
+}
+
+// mtlsAliases returns the RFC 8705 §5 aliases of the endpoints that
+// authenticate clients or accept certificate-bound tokens: on the mutual
+// TLS listener of Deps.MTLSBaseURL, or the normal endpoints when there
+// is none.
+func mtlsAliases(d Deps) *EndpointAliases {
+	base := d.MTLSBaseURL
+	if base == "" {
+		base = d.Issuer
+	}
+	a := &EndpointAliases{
+		TokenEndpoint:                     endpoint(base, "/token"),
+		BackchannelAuthenticationEndpoint: endpoint(base, "/bc-authorize"),
+	}
+	if d.Tokens != nil {
+		a.UserInfoEndpoint = endpoint(base, "/userinfo")
+		a.IntrospectionEndpoint = endpoint(base, "/introspect")
+		a.RevocationEndpoint = endpoint(base, "/revoke")
+	}
+	return a
 }
 
 // DefaultPolicy returns the registration policy of a server with keys k.

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/backchannel/backchannel/egress"
 	"github.com/backchannel/backchannel/httpapi"
 	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/mtls/mtlstest"
 	"github.com/backchannel/backchannel/notify"
 	"github.com/backchannel/backchannel/registration"
 	"github.com/backchannel/backchannel/store"
@@ -86,6 +88,11 @@ type testOptions struct {
 	// policy, when set, changes the registration policy (--dev's by
 	// default).
 	policy func(*registration.Policy)
+	// tls serves https, asking clients for certificates as serve does
+	// (mtlstest.StartTLS), with the mutual TLS client methods enabled
+	// and clientCAs trusted for tls_client_auth.
+	tls       bool
+	clientCAs *x509.CertPool
 }
 
 func startTestServer(t *testing.T, opts testOptions) *testServer {
@@ -106,6 +113,9 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	}
 	srv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + srv.Listener.Addr().String()
+	if opts.tls {
+		issuer = "https://" + srv.Listener.Addr().String()
+	}
 	clientKeys := &keys.ClientKeys{Now: clk.Now}
 	hub := &device.Hub{}
 	svc := &ciba.Service{
@@ -123,6 +133,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	policy := httpapi.DefaultPolicy(ks, true)
+	policy.MTLS = opts.tls
 	if opts.policy != nil {
 		opts.policy(&policy)
 	}
@@ -130,7 +141,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		Log:          log,
 		Issuer:       issuer,
 		Keys:         ks,
-		ClientAuth:   &clientauth.Authenticator{Store: st, Keys: clientKeys, Issuer: issuer, Now: clk.Now},
+		ClientAuth:   &clientauth.Authenticator{Store: st, Keys: clientKeys, Issuer: issuer, Now: clk.Now, ClientCAs: opts.clientCAs},
 		CIBA:         svc,
 		Store:        st,
 		Hub:          hub,
@@ -143,7 +154,11 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 
 		DynamicRegistration: opts.registration,
 	})
-	srv.Start()
+	if opts.tls {
+		mtlstest.StartTLS(srv)
+	} else {
+		srv.Start()
+	}
 	t.Cleanup(srv.Close)
 	if opts.notify {
 		w := &notify.Worker{

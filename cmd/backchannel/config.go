@@ -16,6 +16,7 @@ import (
 
 	"github.com/backchannel/backchannel/egress"
 	"github.com/backchannel/backchannel/keys"
+	"github.com/backchannel/backchannel/mtls"
 )
 
 // Config is the whole configuration of `backchannel serve`, layered:
@@ -85,6 +86,10 @@ type Config struct {
 
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"` // default 15s
 
+	// TLS configures https and where client certificates come from
+	// (RFC 8705); see tlsdev.go for the --dev CA.
+	TLS TLSConfig `koanf:"tls"`
+
 	// Registration configures dynamic client registration (RFC 7591)
 	// and management (RFC 7592) at /register.
 	Registration struct {
@@ -110,6 +115,43 @@ type Config struct {
 		Require bool `koanf:"require"`
 	} `koanf:"fapi"`
 }
+
+// TLSConfig is the tls: block. Without cert_file and key_file (or
+// --tls with --dev) serve listens on plain http, as behind a
+// TLS-terminating proxy.
+type TLSConfig struct {
+	CertFile string `koanf:"cert_file"` // PEM certificate chain, leaf first; set with key_file
+	KeyFile  string `koanf:"key_file"`  // PEM private key of cert_file
+	// ClientCAFile holds the PEM CA certificates whose client
+	// certificates tls_client_auth accepts (RFC 8705 §2.1).
+	ClientCAFile string `koanf:"client_ca_file"`
+	// Dev (flag --tls, --dev only) serves https with a certificate from
+	// a throwaway CA kept in data_dir/tls.
+	Dev bool `koanf:"dev"`
+	// MTLSAddr is a second https listener, asking for client
+	// certificates, for the mutual TLS endpoint aliases (RFC 8705 §5);
+	// the main listener then asks for none. Empty: the main listener
+	// asks.
+	MTLSAddr string `koanf:"mtls_addr"`
+	// MTLSBaseURL is the public https URL of MTLSAddr (derived from the
+	// address with --dev), or of a proxy's mutual TLS host.
+	MTLSBaseURL string `koanf:"mtls_base_url"`
+	// TrustedProxies are the CIDRs (or addresses) of TLS-terminating
+	// proxies whose ClientCertHeader is believed; from any other peer the
+	// header is ignored.
+	TrustedProxies []string `koanf:"trusted_proxies"`
+	// ClientCertHeader carries the client certificate from a trusted
+	// proxy, URL-encoded PEM as nginx's $ssl_client_escaped_cert; default
+	// X-Client-Cert.
+	ClientCertHeader string `koanf:"client_cert_header"`
+}
+
+// terminates reports whether serve terminates TLS itself.
+func (t TLSConfig) terminates() bool { return t.CertFile != "" || t.Dev }
+
+// certificates reports whether client certificates reach the server,
+// through its own TLS or a trusted proxy.
+func (t TLSConfig) certificates() bool { return t.terminates() || len(t.TrustedProxies) > 0 }
 
 // TrustedIssuerConfig names an issuer of login_hint_tokens and its keys.
 type TrustedIssuerConfig struct {
@@ -145,6 +187,14 @@ func defaults() map[string]any {
 		"admin_addr":                  "",
 		"admin_token":                 "",
 		"dev":                         false,
+		"tls.cert_file":               "",
+		"tls.key_file":                "",
+		"tls.client_ca_file":          "",
+		"tls.dev":                     false,
+		"tls.mtls_addr":               "",
+		"tls.mtls_base_url":           "",
+		"tls.trusted_proxies":         []string{},
+		"tls.client_cert_header":      mtls.DefaultHeader,
 
 		"registration.enabled":                    false,
 		"registration.open":                       false,
@@ -163,6 +213,8 @@ var envKeys = []string{
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
 	"devices.enrolment_ttl", "shutdown_timeout",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
+	"tls.cert_file", "tls.key_file", "tls.client_ca_file", "tls.dev", "tls.mtls_addr", "tls.mtls_base_url",
+	"tls.trusted_proxies", "tls.client_cert_header",
 	"registration.enabled", "registration.open", "registration.initial_access_tokens",
 	"registration.initial_access_tokens_file", "registration.require_software_statement", "fapi.require",
 }
@@ -183,7 +235,7 @@ func loadConfig(path string, getenv func(string) string, flags map[string]any) (
 	for _, key := range envKeys {
 		name := "BACKCHANNEL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 		if v := getenv(name); v != "" {
-			if key == "registration.initial_access_tokens" || key == "keys.algs" || key == "egress.allow" {
+			if key == "registration.initial_access_tokens" || key == "keys.algs" || key == "egress.allow" || key == "tls.trusted_proxies" {
 				env[key] = strings.Split(v, ",")
 			} else {
 				env[key] = v
@@ -221,7 +273,10 @@ func (c *Config) Validate() error {
 		bad("issuer %q must be an absolute URL without query or fragment (OIDC Discovery §3)", c.Issuer)
 	} else if u.Scheme != "https" && !(c.Dev && u.Scheme == "http") {
 		bad("issuer %q must use https (plain http only with --dev)", c.Issuer)
+	} else if u.Scheme != "https" && c.TLS.terminates() {
+		bad("issuer %q must use https when serve terminates TLS", c.Issuer)
 	}
+	errs = append(errs, c.TLS.validate(c.Dev)...)
 	if !strings.HasPrefix(c.DB, "sqlite:") && !strings.HasPrefix(c.DB, "postgres://") && !strings.HasPrefix(c.DB, "postgresql://") {
 		bad("db %q must be sqlite:PATH or a postgres:// URL", c.DB)
 	}
@@ -309,4 +364,62 @@ func (c *Config) validateRegistration() []error {
 		errs = append(errs, errors.New("registration.require_software_statement needs software_statement_issuers"))
 	}
 	return errs
+}
+
+// validate reports the problems of the tls: block; dev is --dev.
+func (t TLSConfig) validate(dev bool) []error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		bad("tls.cert_file and tls.key_file must be set together")
+	}
+	if t.Dev && !dev {
+		bad("tls.dev (--tls) makes a throwaway CA and needs --dev; use tls.cert_file and tls.key_file")
+	}
+	if t.Dev && t.CertFile != "" {
+		bad("tls.dev (--tls) and tls.cert_file exclude each other")
+	}
+	if _, err := mtls.ParsePrefixes(t.TrustedProxies); err != nil {
+		bad("tls.trusted_proxies: %v", err)
+	}
+	if !validHeaderName(t.ClientCertHeader) {
+		bad("tls.client_cert_header %q is not an HTTP header name", t.ClientCertHeader)
+	}
+	if t.ClientCAFile != "" && !t.certificates() {
+		bad("tls.client_ca_file needs client certificates: set tls.cert_file and tls.key_file, or tls.trusted_proxies")
+	}
+	if t.MTLSAddr != "" {
+		if _, _, err := net.SplitHostPort(t.MTLSAddr); err != nil {
+			bad("tls.mtls_addr %q is not host:port", t.MTLSAddr)
+		}
+		if !t.terminates() {
+			bad("tls.mtls_addr needs tls.cert_file and tls.key_file (or --tls with --dev)")
+		}
+		if t.MTLSBaseURL == "" && !dev {
+			bad("tls.mtls_addr needs tls.mtls_base_url, its public URL")
+		}
+	}
+	if t.MTLSBaseURL != "" {
+		if u, err := url.Parse(t.MTLSBaseURL); err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("tls.mtls_base_url %q must be an https URL without query or fragment", t.MTLSBaseURL)
+		}
+		if t.MTLSAddr == "" && len(t.TrustedProxies) == 0 {
+			bad("tls.mtls_base_url needs tls.mtls_addr, or tls.trusted_proxies for a proxy's mutual TLS host")
+		}
+	}
+	return errs
+}
+
+// validHeaderName reports whether s is an HTTP field name (RFC 9110
+// §5.1: a token).
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)) {
+			return false
+		}
+	}
+	return true
 }

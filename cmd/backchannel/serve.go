@@ -47,9 +47,9 @@ a demo client and a device enrolment code, which it prints.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			flags := map[string]any{}
-			for flag, key := range map[string]string{"addr": "addr", "issuer": "issuer", "db": "db", "admin-addr": "admin_addr", "dev": "dev"} {
+			for flag, key := range map[string]string{"addr": "addr", "issuer": "issuer", "db": "db", "admin-addr": "admin_addr", "dev": "dev", "tls": "tls.dev"} {
 				if f := cmd.Flags().Lookup(flag); f.Changed {
-					if flag == "dev" {
+					if flag == "dev" || flag == "tls" {
 						flags[key] = f.Value.String() == "true"
 					} else {
 						flags[key] = f.Value.String()
@@ -69,6 +69,7 @@ a demo client and a device enrolment code, which it prints.`,
 	cmd.Flags().String("db", "", "database: sqlite:PATH (embedded, the default) or a postgres:// URL")
 	cmd.Flags().String("admin-addr", "", "serve the admin API on this address instead of the main listener")
 	cmd.Flags().Bool("dev", false, "development mode: 127.0.0.1, embedded database, demo user, client and enrolment code")
+	cmd.Flags().Bool("tls", false, "with --dev: serve https with a throwaway CA kept in the data directory (config tls.dev)")
 	return cmd
 }
 
@@ -93,8 +94,21 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	defer ln.Close()
+	var mtlsLn net.Listener
+	if cfg.TLS.MTLSAddr != "" {
+		if mtlsLn, err = net.Listen("tcp", cfg.TLS.MTLSAddr); err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.TLS.MTLSAddr, err)
+		}
+		defer mtlsLn.Close()
+		if cfg.Dev && cfg.TLS.MTLSBaseURL == "" {
+			cfg.TLS.MTLSBaseURL = "https://" + mtlsLn.Addr().String()
+		}
+	}
 	if cfg.Dev && cfg.Issuer == "" {
 		cfg.Issuer = "http://" + ln.Addr().String()
+		if cfg.TLS.Dev {
+			cfg.Issuer = "https://" + ln.Addr().String()
+		}
 	}
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	if err := cfg.Validate(); err != nil {
@@ -102,6 +116,10 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	}
 
 	log := newLogger(env.stderr, cfg)
+	tlsSetup, err := setupTLS(cfg, log, time.Now())
+	if err != nil {
+		return err
+	}
 	st, err := openStore(ctx, cfg.DB)
 	if err != nil {
 		return err
@@ -174,12 +192,15 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	if err != nil {
 		return err
 	}
+	// RFC 8705: the mutual TLS methods, certificate-bound tokens and the
+	// endpoint aliases exist only where client certificates arrive.
+	policy.MTLS = cfg.TLS.certificates()
 	enroller := &device.Enroller{Store: st, TTL: cfg.Devices.EnrolmentTTL, BaseURL: cfg.Issuer}
 	deps := httpapi.Deps{
 		Log:          log,
 		Issuer:       cfg.Issuer,
 		Keys:         keySet,
-		ClientAuth:   &clientauth.Authenticator{Store: st, Keys: clientKeys, Issuer: cfg.Issuer},
+		ClientAuth:   &clientauth.Authenticator{Store: st, Keys: clientKeys, Issuer: cfg.Issuer, ClientCAs: tlsSetup.clientCAs},
 		CIBA:         svc,
 		Store:        st,
 		Hub:          hub,
@@ -190,6 +211,13 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		AdminToken:   adminToken,
 
 		DynamicRegistration: dynReg,
+		MTLSBaseURL:         cfg.TLS.MTLSBaseURL,
+	}
+	public := func(d httpapi.Deps) http.Handler {
+		if tlsSetup.proxy != nil {
+			return tlsSetup.proxy(httpapi.New(d))
+		}
+		return httpapi.New(d)
 	}
 
 	// Handlers see a context that ends when shutdown starts, so
@@ -208,12 +236,26 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		adminDeps := deps
 		adminDeps.AdminOnly = true
 		deps.AdminToken = ""
-		servers = append(servers, newHTTPServer(httpapi.New(deps), log, baseCtx), newHTTPServer(httpapi.New(adminDeps), log, baseCtx))
+		servers = append(servers, newHTTPServer(public(deps), log, baseCtx), newHTTPServer(httpapi.New(adminDeps), log, baseCtx))
 		listeners = append(listeners, adminLn)
 		adminURL = "http://" + adminLn.Addr().String()
 	} else {
-		servers = append(servers, newHTTPServer(httpapi.New(deps), log, baseCtx))
+		servers = append(servers, newHTTPServer(public(deps), log, baseCtx))
 		adminURL = cfg.Issuer
+	}
+	servers[0].TLSConfig = tlsSetup.main
+	if mtlsLn != nil {
+		// The mutual TLS listener serves the public API, never the
+		// admin API.
+		mtlsDeps := deps
+		mtlsDeps.AdminToken = ""
+		srv := newHTTPServer(public(mtlsDeps), log, baseCtx)
+		srv.TLSConfig = tlsSetup.mtls
+		servers = append(servers, srv)
+		listeners = append(listeners, mtlsLn)
+	}
+	if tlsSetup.devCA != "" {
+		fmt.Fprintf(env.stdout, "backchannel: serving https with a --dev certificate; trust its CA %s\n  (Go clients and curl: export SSL_CERT_FILE=%s)\n", tlsSetup.devCA, tlsSetup.devCA)
 	}
 
 	if cfg.Dev {
@@ -240,10 +282,20 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
-		go func() { errc <- srv.Serve(listeners[i]) }()
+		go func() {
+			if srv.TLSConfig != nil {
+				errc <- srv.ServeTLS(listeners[i], "", "")
+				return
+			}
+			errc <- srv.Serve(listeners[i])
+		}()
 	}
 	log.Info("backchannel serving", "issuer", cfg.Issuer, "addr", ln.Addr().String(), "admin_url", adminURL, "db", redactDSN(cfg.DB), "dev", cfg.Dev)
 	fmt.Fprintf(env.stdout, "backchannel: listening on %s (issuer %s)\n", ln.Addr(), cfg.Issuer)
+	if mtlsLn != nil {
+		log.Info("mutual TLS endpoint aliases serving", "addr", mtlsLn.Addr().String(), "base_url", cfg.TLS.MTLSBaseURL)
+		fmt.Fprintf(env.stdout, "backchannel: mutual TLS listening on %s (%s)\n", mtlsLn.Addr(), cfg.TLS.MTLSBaseURL)
+	}
 
 	select {
 	case <-ctx.Done():
