@@ -156,6 +156,7 @@ func (s *Service) ExpireDue(ctx context.Context, limit int) (int, error) {
 		}
 		n++
 		s.changed(r.Subject)
+		s.observeExpired(r.DeliveryMode)
 	}
 	if n > 0 {
 		s.queued()

@@ -120,6 +120,9 @@ type Service struct {
 	// Queued is called after a notification was queued in the outbox, to
 	// wake the delivery worker at once. Optional.
 	Queued func()
+	// Observer is told of requests started, decided and expired, for
+	// metrics. Optional.
+	Observer Observer
 	// AuthorizationDetailTypes are the authorization_details types (RFC
 	// 9396) the server accepts; none means authorization_details is
 	// refused.
@@ -227,6 +230,7 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		return Started{}, fmt.Errorf("audit request: %w", err)
 	}
 	s.changed(user.Subject)
+	s.observeStarted(mode)
 	started := Started{AuthReqID: authReqID, ExpiresIn: int64(expiry / time.Second)}
 	if mode != store.Push {
 		started.Interval = int64(lim.Interval / time.Second)
@@ -427,6 +431,7 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 		return err
 	}
 	s.changed(r.Subject)
+	s.observeDecided(r, d.Approve, now)
 	if c.DeliveryMode == store.Ping || c.DeliveryMode == store.Push {
 		s.queued()
 	}

@@ -56,6 +56,14 @@ type Deps struct {
 	// and the client configuration endpoint (RFC 7592) when set; nil
 	// leaves them out, and out of discovery.
 	DynamicRegistration *DynamicRegistration
+
+	// Observer is told of every request served and every token issued,
+	// for metrics. Optional.
+	Observer Observer
+	// Metrics serves GET /metrics when set. It is unauthenticated, as
+	// Prometheus scrapers expect: give it to the handler of a listener
+	// that only the monitoring network reaches.
+	Metrics http.Handler
 }
 
 func (d Deps) now() time.Time {
@@ -69,7 +77,7 @@ func (d Deps) now() time.Time {
 func New(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	return withRequestID(withRecover(d.Log, mux))
+	return withRequestID(withMetrics(d.Observer, withRecover(d.Log, mux)))
 }
 
 // endpoint returns the absolute URL of a path of this server.
@@ -108,6 +116,7 @@ func withRecover(log *slog.Logger, next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
+				noteError(r, oauth.ServerError)
 				log.ErrorContext(r.Context(), "handler panic", "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()), "http_request_id", RequestID(r.Context()))
 				oauth.WriteError(w, &oauth.Error{Code: oauth.ServerError})
 			}

@@ -23,6 +23,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 		log.Log(r.Context(), levelFor(oe.Code), "oauth error", attrs...)
 	}
+	noteError(r, oe.Code)
 	oauth.WriteError(w, oe)
 }
 

@@ -91,6 +91,7 @@ func handleToken(auth *clientauth.Authenticator, grants map[string]grant, url st
 			writeError(w, r, log, err)
 			return
 		}
+		noteTokens(r, gt)
 		log.InfoContext(r.Context(), "tokens issued", "client_id", client.ID, "grant_type", gt, "http_request_id", RequestID(r.Context()))
 		oauth.WriteJSON(w, http.StatusOK, resp)
 	})

@@ -24,6 +24,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("/admin/", admin(http.HandlerFunc(notFound)))
 	}
 	mux.Handle("GET /healthz", handleHealth(d.Store))
+	mux.Handle("GET /readyz", handleReady(d.Store, d.Keys, d.Log))
+	if d.Metrics != nil {
+		mux.Handle("GET /metrics", d.Metrics)
+	}
 	if d.AdminOnly {
 		return
 	}

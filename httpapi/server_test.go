@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/backchannel/backchannel/ciba"
 	"github.com/backchannel/backchannel/clientauth"
 	"github.com/backchannel/backchannel/device"
@@ -93,6 +95,8 @@ type testOptions struct {
 	// and clientCAs trusted for tls_client_auth.
 	tls       bool
 	clientCAs *x509.CertPool
+	// registry, when set, gets the server's metrics, served at /metrics.
+	registry *prometheus.Registry
 }
 
 func startTestServer(t *testing.T, opts testOptions) *testServer {
@@ -118,7 +122,9 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	}
 	clientKeys := &keys.ClientKeys{Now: clk.Now}
 	hub := &device.Hub{}
+	obs := newTestMetrics(opts.registry, hub)
 	svc := &ciba.Service{
+		Observer:   obs.ciba,
 		Store:      st,
 		Tokens:     &token.Issuer{Issuer: issuer, Keys: ks, AccessTokenFormat: opts.accessTokenFormat, Now: clk.Now},
 		Keys:       ks,
@@ -151,6 +157,8 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		Tokens:       &token.Service{Store: st, Issuer: svc.Tokens, Now: clk.Now},
 		AdminToken:   testAdminToken,
 		Now:          clk.Now,
+		Observer:     obs.http,
+		Metrics:      obs.handler,
 
 		DynamicRegistration: opts.registration,
 	})

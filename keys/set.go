@@ -213,6 +213,15 @@ func (k *Set) Algs() []string { return slices.Clone(k.algs) }
 // DefaultAlg returns the alg Sign uses when given "".
 func (k *Set) DefaultAlg() string { return k.algs[0] }
 
+// CanSign reports whether the Set holds an active key for alg ("" means
+// DefaultAlg): whether Sign can sign with it. Readiness checks use it.
+func (k *Set) CanSign(alg string) bool {
+	if alg == "" {
+		alg = k.DefaultAlg()
+	}
+	return k.active(alg) != nil
+}
+
 // active returns the active key of alg, or nil. If the store holds more
 // than one (two instances raced to create the first), the newest wins;
 // the others stay published as they are not retired.

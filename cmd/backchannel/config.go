@@ -84,6 +84,25 @@ type Config struct {
 		Allow []string `koanf:"allow"`
 	} `koanf:"egress"`
 
+	// Housekeeping purges what is no longer needed.
+	Housekeeping struct {
+		Interval time.Duration `koanf:"interval"` // between purges; default 1m
+		// Retention is how long requests, tokens, enrolments and
+		// finished notifications are kept after they expired; default 24h.
+		Retention time.Duration `koanf:"retention"`
+		// AuditRetention is how long audit events are kept; default
+		// 2160h (90 days); 0 keeps them forever.
+		AuditRetention time.Duration `koanf:"audit_retention"`
+		Batch          int           `koanf:"batch"` // records of each kind per transaction; default 500
+	} `koanf:"housekeeping"`
+
+	// Metrics configures the Prometheus endpoint, GET /metrics. It is
+	// unauthenticated, and served on admin_addr when that is set, else on
+	// addr, unless Addr gives it a plain-http listener of its own.
+	Metrics struct {
+		Addr string `koanf:"addr"`
+	} `koanf:"metrics"`
+
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"` // default 15s
 
 	// TLS configures https and where client certificates come from
@@ -202,6 +221,12 @@ func defaults() map[string]any {
 		"registration.initial_access_tokens_file": "",
 		"registration.require_software_statement": false,
 		"fapi.require":                            false,
+
+		"housekeeping.interval":        time.Minute,
+		"housekeeping.retention":       24 * time.Hour,
+		"housekeeping.audit_retention": 90 * 24 * time.Hour,
+		"housekeeping.batch":           500,
+		"metrics.addr":                 "",
 	}
 }
 
@@ -213,6 +238,8 @@ var envKeys = []string{
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
 	"devices.enrolment_ttl", "shutdown_timeout",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
+	"housekeeping.interval", "housekeeping.retention", "housekeeping.audit_retention", "housekeeping.batch",
+	"metrics.addr",
 	"tls.cert_file", "tls.key_file", "tls.client_ca_file", "tls.dev", "tls.mtls_addr", "tls.mtls_base_url",
 	"tls.trusted_proxies", "tls.client_cert_header",
 	"registration.enabled", "registration.open", "registration.initial_access_tokens",
@@ -330,6 +357,20 @@ func (c *Config) Validate() error {
 	}
 	if c.CIBA.MaxUserCodeFailures < 1 {
 		bad("ciba.max_user_code_failures must be at least 1")
+	}
+	if c.Metrics.Addr != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Addr); err != nil {
+			bad("metrics.addr %q is not host:port", c.Metrics.Addr)
+		}
+	}
+	if c.Housekeeping.Interval <= 0 || c.Housekeeping.Retention <= 0 {
+		bad("housekeeping.interval and housekeeping.retention must be positive durations")
+	}
+	if c.Housekeeping.AuditRetention < 0 {
+		bad("housekeeping.audit_retention must not be negative (0 keeps audit events forever)")
+	}
+	if c.Housekeeping.Batch < 1 || c.Housekeeping.Batch > 100000 {
+		bad("housekeeping.batch must be 1 to 100000")
 	}
 	for i, ti := range c.CIBA.LoginHintTokenIssuers {
 		if ti.Issuer == "" || ti.JWKSFile == "" {

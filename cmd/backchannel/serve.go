@@ -187,6 +187,8 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		Queued:                   worker.Wake,
 		AuthorizationDetailTypes: cfg.CIBA.AuthorizationDetailsTypes,
 	}
+	mx := newMetrics(hub, worker)
+	svc.Observer = mx
 	svc.RequireFAPI = cfg.FAPI.Require
 	policy, dynReg, err := registrationSetup(cfg, keySet)
 	if err != nil {
@@ -219,6 +221,10 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		}
 		return httpapi.New(d)
 	}
+	deps.Observer = mx
+	if cfg.Metrics.Addr == "" {
+		deps.Metrics = mx.Handler() // moves to the admin listener if there is one
+	}
 
 	// Handlers see a context that ends when shutdown starts, so
 	// long-lived device streams close instead of holding shutdown up.
@@ -236,6 +242,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		adminDeps := deps
 		adminDeps.AdminOnly = true
 		deps.AdminToken = ""
+		deps.Metrics = nil
 		servers = append(servers, newHTTPServer(public(deps), log, baseCtx), newHTTPServer(httpapi.New(adminDeps), log, baseCtx))
 		listeners = append(listeners, adminLn)
 		adminURL = "http://" + adminLn.Addr().String()
@@ -257,6 +264,15 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	if tlsSetup.devCA != "" {
 		fmt.Fprintf(env.stdout, "backchannel: serving https with a --dev certificate; trust its CA %s\n  (Go clients and curl: export SSL_CERT_FILE=%s)\n", tlsSetup.devCA, tlsSetup.devCA)
 	}
+	if cfg.Metrics.Addr != "" {
+		metricsLn, err := net.Listen("tcp", cfg.Metrics.Addr)
+		if err != nil {
+			return fmt.Errorf("listen on %s: %w", cfg.Metrics.Addr, err)
+		}
+		defer metricsLn.Close()
+		servers = append(servers, newHTTPServer(metricsHandler(mx), log, baseCtx))
+		listeners = append(listeners, metricsLn)
+	}
 
 	if cfg.Dev {
 		if err := printDevSetup(ctx, env.stdout, st, enroller, cfg, adminURL, adminToken); err != nil {
@@ -275,6 +291,8 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		}
 	})
 	background.Go(func() { expireLoop(baseCtx, svc, log) })
+	background.Go(func() { reloadKeysLoop(baseCtx, keySet, keysReloadInterval, log) })
+	background.Go(func() { newPurger(cfg, st, log).Run(baseCtx) })
 	defer func() {
 		cancelBase()
 		background.Wait()
