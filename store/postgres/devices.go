@@ -1,0 +1,99 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/backchannel/backchannel/store"
+)
+
+// CreateEnrolment adds e. It returns store.ErrConflict if e.CodeHash
+// exists.
+func (s *Store) CreateEnrolment(ctx context.Context, e store.Enrolment) error {
+	if len(e.CodeHash) == 0 {
+		return errors.New("create enrolment: empty code hash")
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO enrolments (code_hash, subject, created_at, expires_at)
+		VALUES ($1, $2, $3, $4)`, e.CodeHash, e.Subject, timeArg(e.CreatedAt), timeArg(e.ExpiresAt))
+	if err != nil {
+		return fmt.Errorf("create enrolment for %q: %w", e.Subject, check(err))
+	}
+	return nil
+}
+
+// RedeemEnrolment deletes the enrolment whose code hash is codeHash and
+// creates d as a device of the enrolment's subject, in one transaction;
+// d.Subject is ignored. It returns store.ErrNotFound if the code does not
+// exist, was used, or expired at or before now, and store.ErrConflict if
+// d.ID exists (the code then stays usable). The delete locks the
+// enrolment, so of concurrent redemptions of one code one wins and the
+// others, once it commits, find no code.
+func (s *Store) RedeemEnrolment(ctx context.Context, codeHash []byte, now time.Time, d store.Device) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `DELETE FROM enrolments WHERE code_hash = $1 AND expires_at > $2
+			RETURNING subject`, codeHash, timeArg(now)).Scan(&d.Subject)
+		if err != nil {
+			return check(err)
+		}
+		return insertDevice(ctx, tx, d)
+	})
+	if err != nil {
+		return fmt.Errorf("redeem enrolment: %w", err)
+	}
+	return nil
+}
+
+func insertDevice(ctx context.Context, tx pgx.Tx, d store.Device) error {
+	_, err := tx.Exec(ctx, `INSERT INTO devices (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6)`,
+		d.ID, d.Subject, d.Name, jsonArg(d.PublicKey), timeArg(d.CreatedAt), timeArg(d.RevokedAt))
+	if err != nil {
+		return fmt.Errorf("create device %q: %w", d.ID, check(err))
+	}
+	return nil
+}
+
+const deviceColumns = `id, subject, name, public_key, created_at, revoked_at`
+
+func scanDevice(row pgx.Row) (store.Device, error) {
+	var d store.Device
+	err := row.Scan(&d.ID, &d.Subject, &d.Name, jsonDest(&d.PublicKey), timeDest{&d.CreatedAt}, timeDest{&d.RevokedAt})
+	return d, check(err)
+}
+
+// Device returns device id, or store.ErrNotFound. A revoked device is
+// returned too, with RevokedAt set.
+func (s *Store) Device(ctx context.Context, id string) (store.Device, error) {
+	d, err := scanDevice(s.pool.QueryRow(ctx, `SELECT `+deviceColumns+` FROM devices WHERE id = $1`, id))
+	if err != nil {
+		return store.Device{}, fmt.Errorf("load device %q: %w", id, err)
+	}
+	return d, nil
+}
+
+// Devices returns the user's devices, revoked ones included, in the order
+// of their CreatedAt, then of insertion.
+func (s *Store) Devices(ctx context.Context, sub string) ([]store.Device, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deviceColumns+` FROM devices
+		WHERE subject = $1 ORDER BY created_at NULLS FIRST, seq`, sub)
+	if err != nil {
+		return nil, fmt.Errorf("list devices of %q: %w", sub, err)
+	}
+	ds, err := collect(rows, scanDevice)
+	if err != nil {
+		return nil, fmt.Errorf("list devices of %q: %w", sub, err)
+	}
+	return ds, nil
+}
+
+// RevokeDevice sets the RevokedAt of device id to at, or returns
+// store.ErrNotFound.
+func (s *Store) RevokeDevice(ctx context.Context, id string, at time.Time) error {
+	if err := execOne(ctx, s.pool, `UPDATE devices SET revoked_at = $1 WHERE id = $2`, timeArg(at), id); err != nil {
+		return fmt.Errorf("revoke device %q: %w", id, err)
+	}
+	return nil
+}
