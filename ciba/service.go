@@ -242,7 +242,10 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 // CIBA grant (CIBA Core §10.1, §11): tokens once the request is approved,
 // and authorization_pending, slow_down, access_denied, expired_token or
 // invalid_grant otherwise. Each request is redeemed at most once.
-func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string) (token.Response, error) {
+//
+// bind is the binding of the token request (its DPoP key and client
+// certificate), which the access token gets (RFC 9449 §5, RFC 8705 §3).
+func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, bind token.Binding) (token.Response, error) {
 	lim := s.Limits.withDefaults()
 	if !slices.Contains(c.GrantTypes, oauth.GrantCIBA) {
 		return token.Response{}, oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for the CIBA grant")
@@ -314,6 +317,7 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string) 
 				AMR:                  r.AMR,
 				Claims:               token.ReleasedClaims(user, r.Scopes),
 				AuthorizationDetails: r.AuthorizationDetails,
+				Binding:              bind,
 			})
 			if err != nil {
 				return store.Effects{}, fmt.Errorf("issue tokens: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/backchannel/backchannel/ciba"
 	"github.com/backchannel/backchannel/clientauth"
 	"github.com/backchannel/backchannel/device"
+	"github.com/backchannel/backchannel/dpop"
 	"github.com/backchannel/backchannel/keys"
 	"github.com/backchannel/backchannel/oauth"
 	"github.com/backchannel/backchannel/registration"
@@ -39,6 +40,11 @@ type Deps struct {
 	// Tokens serves refresh, introspection, revocation and userinfo.
 	// Nil leaves the refresh_token grant and those endpoints out.
 	Tokens *token.Service
+	// DPoP verifies DPoP proofs (RFC 9449) at the token and userinfo
+	// endpoints, binding and checking DPoP-bound tokens. Nil means the
+	// server does not do DPoP: the DPoP header is ignored, tokens are
+	// Bearer, and discovery names no DPoP algs.
+	DPoP *dpop.Verifier
 	// AdminToken guards the admin API. Empty means the admin API is not
 	// served by this handler (it may have a listener of its own).
 	AdminToken string

@@ -47,6 +47,10 @@ type Metadata struct {
 	RevocationEndpoint       string   `json:"revocation_endpoint,omitempty"`
 	RevocationAuthMethods    []string `json:"revocation_endpoint_auth_methods_supported,omitempty"`
 
+	// DPoPSigningAlgs (RFC 9449 §5.1) lists the algs of the DPoP proofs
+	// the server accepts; absent when Deps.DPoP is nil.
+	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported,omitempty"`
+
 	// RegistrationEndpoint (RFC 8414 §2, RFC 7591 §3) is present when
 	// dynamic registration is enabled.
 	RegistrationEndpoint string `json:"registration_endpoint,omitempty"`
@@ -103,6 +107,9 @@ func newMetadata(d Deps) Metadata {
 		TokenEndpointAuthSigningAlgs: assertionAlgs,
 		DeviceAPIURI:                 endpoint(d.Issuer, "/device/v1"),
 		AuthorizationDetailsTypes:    d.CIBA.AuthorizationDetailTypes,
+	}
+	if d.DPoP != nil {
+		m.DPoPSigningAlgs = d.DPoP.AcceptedAlgs()
 	}
 	if d.DynamicRegistration != nil {
 		m.RegistrationEndpoint = endpoint(d.Issuer, "/register")

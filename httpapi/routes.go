@@ -35,10 +35,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /.well-known/openid-configuration", handleDiscovery(newMetadata(d)))
 	mux.Handle("GET /jwks", handleJWKS(d.Keys))
 	mux.Handle("POST /bc-authorize", handleBackchannelAuth(d.ClientAuth, d.CIBA, endpoint(d.Issuer, "/bc-authorize"), d.Log))
-	mux.Handle("POST /token", handleToken(d.ClientAuth, grants(d), endpoint(d.Issuer, "/token"), d.Log))
+	mux.Handle("POST /token", handleToken(d.ClientAuth, grants(d), newProofChecker(d, "/token"), endpoint(d.Issuer, "/token"), d.Log))
 	if d.Tokens != nil {
-		mux.Handle("GET /userinfo", handleUserInfo(d.Tokens, d.Log))
-		mux.Handle("POST /userinfo", handleUserInfo(d.Tokens, d.Log))
+		mux.Handle("GET /userinfo", handleUserInfo(d.Tokens, newProofChecker(d, "/userinfo"), d.Log))
+		mux.Handle("POST /userinfo", handleUserInfo(d.Tokens, newProofChecker(d, "/userinfo"), d.Log))
 		mux.Handle("OPTIONS /userinfo", handleUserInfoPreflight())
 		mux.Handle("POST /introspect", handleIntrospect(d.ClientAuth, d.Tokens, endpoint(d.Issuer, "/introspect"), d.Log))
 		mux.Handle("POST /revoke", handleRevoke(d.ClientAuth, d.Tokens, endpoint(d.Issuer, "/revoke"), d.Log))

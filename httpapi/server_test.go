@@ -97,6 +97,12 @@ type testOptions struct {
 	clientCAs *x509.CertPool
 	// registry, when set, gets the server's metrics, served at /metrics.
 	registry *prometheus.Registry
+	// dpopNonces makes DPoP proofs need server nonces (RFC 9449 §8, §9);
+	// noDPoP turns DPoP off (Deps.DPoP nil).
+	dpopNonces, noDPoP bool
+	// resourceServers are the clients that may introspect every access
+	// token (token.Service.ResourceServers).
+	resourceServers []string
 }
 
 func startTestServer(t *testing.T, opts testOptions) *testServer {
@@ -154,13 +160,14 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: issuer, Now: clk.Now},
 		Enroller:     &device.Enroller{Store: st, BaseURL: issuer, Now: clk.Now},
 		Registration: policy,
-		Tokens:       &token.Service{Store: st, Issuer: svc.Tokens, Now: clk.Now},
+		Tokens:       &token.Service{Store: st, Issuer: svc.Tokens, Now: clk.Now, ResourceServers: opts.resourceServers},
 		AdminToken:   testAdminToken,
 		Now:          clk.Now,
 		Observer:     obs.http,
 		Metrics:      obs.handler,
 
 		DynamicRegistration: opts.registration,
+		DPoP:                testDPoP(st, clk, opts),
 	})
 	if opts.tls {
 		mtlstest.StartTLS(srv)

@@ -9,16 +9,17 @@ import (
 	"strings"
 
 	"github.com/backchannel/backchannel/clientauth"
+	"github.com/backchannel/backchannel/dpop"
+	"github.com/backchannel/backchannel/mtls"
 	"github.com/backchannel/backchannel/oauth"
-	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/token"
 )
 
 // refreshGrant serves the refresh_token grant (RFC 6749 §6).
 type refreshGrant struct{ svc *token.Service }
 
-func (g refreshGrant) Exchange(ctx context.Context, client store.Client, form oauth.Form) (token.Response, error) {
-	return g.svc.Refresh(ctx, client, form.Get("refresh_token"), form.Get("scope"))
+func (g refreshGrant) Exchange(ctx context.Context, req tokenRequest) (token.Response, error) {
+	return g.svc.Refresh(ctx, req.Client, req.Form.Get("refresh_token"), req.Form.Get("scope"), req.Binding)
 }
 
 // handleIntrospect serves the introspection endpoint (RFC 7662 §2), which
@@ -63,26 +64,46 @@ func handleRevoke(auth *clientauth.Authenticator, svc *token.Service, url string
 // handleUserInfo serves the userinfo endpoint (OIDC Core §5.3) on GET and
 // POST. The access token comes as a Bearer token in the Authorization
 // header (RFC 6750 §2.1) or, on POST, in the form body (§2.2); never in
-// the query (§2.3, which FAPI forbids). Browsers may call it from any
-// origin: the token is the only credential, never a cookie.
-func handleUserInfo(svc *token.Service, log *slog.Logger) http.Handler {
+// the query (§2.3, which FAPI forbids). A DPoP-bound token comes in the
+// header with the DPoP scheme and a proof for this URL (RFC 9449 §7.1),
+// which proofs verifies; nil proofs means the server does not do DPoP.
+// A certificate-bound token must come over a connection with its
+// certificate (RFC 8705 §3). Browsers may call it from any origin: the
+// token is the only credential, never a cookie.
+func handleUserInfo(svc *token.Service, proofs *proofChecker, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Access-Control-Allow-Origin", "*")
-		tok, err := bearerToken(w, r)
+		tok, scheme, err := accessToken(w, r)
 		if err != nil {
-			writeBearerError(w, r, log, err)
+			writeResourceError(w, r, log, proofs, scheme, err)
 			return
 		}
 		if tok == "" {
 			// RFC 6750 §3.1: a request without any credentials gets a
 			// challenge without error information.
 			w.Header().Set("WWW-Authenticate", `Bearer realm="backchannel"`)
+			if proofs != nil {
+				w.Header().Add("WWW-Authenticate", dpopChallenge(proofs, ""))
+			}
 			writeError(w, r, log, &oauth.Error{Code: oauth.InvalidToken, Description: "an access token is required"})
 			return
 		}
-		claims, err := svc.UserInfo(r.Context(), tok)
+		p := token.Presented{DPoP: scheme == dpop.TokenType}
+		if p.DPoP && proofs != nil {
+			if n := proofs.nonce(); n != "" {
+				w.Header().Set(dpop.NonceHeader, n) // RFC 9449 §9
+			}
+			if p.JKT, err = proofs.verify(r, tok); err != nil {
+				writeResourceError(w, r, log, proofs, scheme, err)
+				return
+			}
+		}
+		if cert := mtls.Certificate(r); cert != nil {
+			p.X5TS256 = mtls.Thumbprint(cert)
+		}
+		claims, err := svc.UserInfo(r.Context(), tok, p)
 		if err != nil {
-			writeBearerError(w, r, log, err)
+			writeResourceError(w, r, log, proofs, scheme, err)
 			return
 		}
 		oauth.WriteJSON(w, http.StatusOK, claims)
@@ -96,56 +117,111 @@ func handleUserInfoPreflight() http.Handler {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Access-Control-Allow-Methods", "GET, POST")
-		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, DPoP")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, DPoP-Nonce")
 		h.Set("Access-Control-Max-Age", "600")
 		w.WriteHeader(http.StatusNoContent)
 	})
 }
 
-// bearerToken returns the access token of a userinfo request, or "" when
-// it has none. A token in both the header and the body is invalid_request
-// (RFC 6750 §2: a client uses one method only).
-func bearerToken(w http.ResponseWriter, r *http.Request) (string, error) {
+// accessToken returns the access token of a userinfo request and the
+// scheme it came with, "Bearer" or "DPoP", or "" when it has none. A
+// token in both the header and the body is invalid_request (RFC 6750 §2:
+// a client uses one method only); a token in the body is a Bearer token.
+func accessToken(w http.ResponseWriter, r *http.Request) (tok, scheme string, err error) {
 	var fromHeader string
 	if h := r.Header.Get("Authorization"); h != "" {
-		scheme, tok, _ := strings.Cut(h, " ")
+		s, t, _ := strings.Cut(h, " ")
 		// The auth-scheme is case-insensitive (RFC 9110 §11.1).
-		if strings.EqualFold(scheme, "Bearer") {
-			fromHeader = strings.TrimSpace(tok)
-			if fromHeader == "" {
-				return "", oauth.Errorf(oauth.InvalidRequest, "the Bearer authorization has no token")
+		for _, known := range []string{"Bearer", dpop.TokenType} {
+			if strings.EqualFold(s, known) {
+				scheme = known
+				fromHeader = strings.TrimSpace(t)
+				if fromHeader == "" {
+					return "", scheme, oauth.Errorf(oauth.InvalidRequest, "the %s authorization has no token", known)
+				}
 			}
 		}
 	}
 	if r.Method != http.MethodPost {
-		return fromHeader, nil
+		return fromHeader, scheme, nil
 	}
 	// RFC 6750 §2.2: the body is read only when it is a form; a POST
 	// with the token in the header may have any body or none.
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct != "application/x-www-form-urlencoded" {
-		return fromHeader, nil
+		return fromHeader, scheme, nil
 	}
 	form, err := oauth.ParseForm(w, r)
 	if err != nil {
-		return "", err
+		return "", scheme, err
 	}
 	if !form.Has("access_token") {
-		return fromHeader, nil
+		return fromHeader, scheme, nil
 	}
 	if fromHeader != "" {
-		return "", oauth.Errorf(oauth.InvalidRequest, "the access token must be sent in one way only")
+		return "", scheme, oauth.Errorf(oauth.InvalidRequest, "the access token must be sent in one way only")
 	}
 	if form.Get("access_token") == "" {
-		return "", oauth.Errorf(oauth.InvalidRequest, "access_token is empty")
+		return "", "Bearer", oauth.Errorf(oauth.InvalidRequest, "access_token is empty")
 	}
-	return form.Get("access_token"), nil
+	return form.Get("access_token"), "Bearer", nil
+}
+
+// writeResourceError writes err as the userinfo endpoint's error, with
+// the challenge of the scheme the token came with: a DPoP challenge
+// (RFC 9449 §7.1) for "DPoP", else a Bearer one (RFC 6750 §3). A refused
+// DPoP proof is 401 here, not the token endpoint's 400 (§7.1), and
+// use_dpop_nonce comes with a fresh nonce (§9). With DPoP enabled, a
+// Bearer challenge for invalid_token is followed by a DPoP one, so that
+// a client holding a DPoP-bound token learns how to present it (§7.2).
+func writeResourceError(w http.ResponseWriter, r *http.Request, log *slog.Logger, proofs *proofChecker, scheme string, err error) {
+	if scheme != dpop.TokenType || proofs == nil {
+		writeBearerError(w, r, log, err, func() {
+			if proofs != nil {
+				w.Header().Add("WWW-Authenticate", dpopChallenge(proofs, ""))
+			}
+		})
+		return
+	}
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		switch oe.Code {
+		case dpop.InvalidProof, dpop.UseNonce:
+			oe.Status = http.StatusUnauthorized
+			fallthrough
+		case oauth.InvalidToken, oauth.InvalidRequest, oauth.InsufficientScope:
+			c := dpopChallenge(proofs, `error="`+string(oe.Code)+`"`)
+			if oe.Description != "" {
+				c += `, error_description="` + quoteEscape(oe.Description) + `"`
+			}
+			if oe.Code == oauth.InsufficientScope {
+				c += `, scope="` + token.ScopeOpenID + `"`
+			}
+			w.Header().Set("WWW-Authenticate", c)
+		}
+		if n := proofs.nonce(); oe.Code == dpop.UseNonce && n != "" {
+			w.Header().Set(dpop.NonceHeader, n)
+		}
+	}
+	writeError(w, r, log, err)
+}
+
+// dpopChallenge returns a DPoP challenge (RFC 9449 §7.1) with params
+// (may be empty) and the algs proofs accepts.
+func dpopChallenge(proofs *proofChecker, params string) string {
+	c := "DPoP "
+	if params != "" {
+		c += params + ", "
+	}
+	return c + `algs="` + strings.Join(proofs.v.AcceptedAlgs(), " ") + `"`
 }
 
 // writeBearerError writes err as a protected resource's error (RFC 6750
 // §3): with a WWW-Authenticate challenge that repeats the error code,
 // and, for insufficient_scope, the scope needed.
-func writeBearerError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+// more, if not nil, adds challenges after the Bearer one.
+func writeBearerError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, more func()) {
 	var oe *oauth.Error
 	if errors.As(err, &oe) {
 		switch oe.Code {
@@ -158,6 +234,9 @@ func writeBearerError(w http.ResponseWriter, r *http.Request, log *slog.Logger, 
 				c += `, scope="` + token.ScopeOpenID + `"`
 			}
 			w.Header().Set("WWW-Authenticate", c)
+			if more != nil && oe.Code == oauth.InvalidToken {
+				more()
+			}
 		}
 	}
 	writeError(w, r, log, err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backchannel/backchannel/dpop"
 	"github.com/backchannel/backchannel/oauth"
 	"github.com/backchannel/backchannel/store"
 )
@@ -25,6 +26,11 @@ type Service struct {
 	Issuer *Issuer
 	// Now returns the current time. Defaults to time.Now.
 	Now func() time.Time
+	// ResourceServers are the IDs of the clients that are resource
+	// servers: they may introspect every access token, not only their
+	// own (RFC 7662 §4 leaves to the server who may learn what about a
+	// token). Empty means none.
+	ResourceServers []string
 }
 
 // Introspection is the introspection endpoint's response (RFC 7662
@@ -52,6 +58,11 @@ type Introspection struct {
 	ACR      string `json:"acr,omitempty"`
 	// AuthorizationDetails (RFC 9396 §9.2) are the token's granted details.
 	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
+	// Confirmation is the cnf of a sender-constrained access token: the
+	// DPoP key's thumbprint (RFC 9449 §6.2) or the certificate's (RFC
+	// 8705 §3.2), which a resource server checks the request against.
+	// TokenType is then "DPoP" for a DPoP-bound token.
+	Confirmation *Confirmation `json:"cnf,omitempty"`
 }
 
 // Refresh exchanges refreshToken of client c for new tokens (RFC 6749
@@ -62,12 +73,24 @@ type Introspection struct {
 // ID token with the original sub and auth_time (OIDC Core §12.2) and the
 // user's claims as they are now.
 //
+// b is the binding of the refresh request: the key of its DPoP proof and
+// the client certificate, as the token endpoint found them. The new
+// access token is bound to b. RFC 9449 §5 and RFC 8705 §7.1 do not bind
+// the refresh tokens of confidential clients to a key, as client
+// authentication already constrains them to their sender: such a client
+// may refresh with a new DPoP key or certificate. Its tokens never fall
+// back to Bearer, though: a family issued with DPoP needs a DPoP proof
+// on every refresh (invalid_dpop_proof without one). The refresh tokens
+// of public clients (token_endpoint_auth_method "none") are bound to the
+// key (RFC 9449 §5) or certificate (RFC 8705 §4) they were issued with,
+// and another one is invalid_grant.
+//
 // A refresh token presented again after its rotation is a replay: one of
 // the two parties holding it is not the client, and which one cannot be
 // told, so every token of its family is revoked (RFC 6819 §5.2.2.3,
 // RFC 9700 §4.14.2) and the answer is invalid_grant. Of two concurrent
 // refreshes of one token, one wins and the other is a replay.
-func (s *Service) Refresh(ctx context.Context, c store.Client, refreshToken, scope string) (Response, error) {
+func (s *Service) Refresh(ctx context.Context, c store.Client, refreshToken, scope string, b Binding) (Response, error) {
 	if !slices.Contains(c.GrantTypes, oauth.GrantRefresh) {
 		return Response{}, oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for the refresh_token grant")
 	}
@@ -89,6 +112,9 @@ func (s *Service) Refresh(ctx context.Context, c store.Client, refreshToken, sco
 	// grant that is not its own.
 	if t.Kind != store.RefreshToken || t.ClientID != c.ID {
 		return Response{}, unknown
+	}
+	if err := checkRefreshBinding(c, t, b); err != nil {
+		return Response{}, err
 	}
 	scopes := t.Scopes
 	if scope != "" {
@@ -129,6 +155,7 @@ func (s *Service) Refresh(ctx context.Context, c store.Client, refreshToken, sco
 			ACR:           t.ACR,
 			AMR:           t.AMR,
 			Claims:        ReleasedClaims(user, scopes),
+			Binding:       b,
 		})
 		if err != nil {
 			return store.Effects{}, fmt.Errorf("issue tokens: %w", err)
@@ -154,6 +181,24 @@ func (s *Service) Refresh(ctx context.Context, c store.Client, refreshToken, sco
 	return resp, nil
 }
 
+// checkRefreshBinding applies the rules of Refresh to refresh token t of
+// client c presented with binding b.
+func checkRefreshBinding(c store.Client, t store.Token, b Binding) error {
+	if t.JKT != "" && b.JKT == "" {
+		return oauth.Errorf(dpop.InvalidProof, "a DPoP proof is required to refresh DPoP-bound tokens")
+	}
+	if c.TokenEndpointAuthMethod != oauth.AuthNone {
+		return nil
+	}
+	if t.JKT != "" && b.JKT != t.JKT {
+		return oauth.Errorf(oauth.InvalidGrant, "the refresh token is bound to another DPoP key")
+	}
+	if t.X5TS256 != "" && b.X5TS256 != t.X5TS256 {
+		return oauth.Errorf(oauth.InvalidGrant, "the refresh token is bound to another client certificate")
+	}
+	return nil
+}
+
 // narrow returns the scopes of the space-delimited list scope (RFC 6749
 // §3.3), which must all be among granted (RFC 6749 §6), without
 // repetitions.
@@ -174,10 +219,12 @@ func narrow(granted []string, scope string) ([]string, error) {
 }
 
 // Introspect describes token tok to client c (RFC 7662 §2). Only c's own
-// tokens are described: an unknown, expired, revoked or used-up token, a
-// token of a user who no longer exists, and another client's token are
-// all just inactive (RFC 7662 §2.2, §4), the last because the caller has
-// not shown that it may learn about it.
+// tokens are described, and, to the ResourceServers, every access token:
+// an unknown, expired, revoked or used-up token, a token of a user who no
+// longer exists, and another client's token are all just inactive (RFC
+// 7662 §2.2, §4), the last because the caller has not shown that it may
+// learn about it. A sender-constrained access token's description has its
+// cnf (RFC 9449 §6.2, RFC 8705 §3.2).
 func (s *Service) Introspect(ctx context.Context, c store.Client, tok string) (Introspection, error) {
 	if tok == "" {
 		return Introspection{}, oauth.Errorf(oauth.InvalidRequest, "token is required")
@@ -189,7 +236,8 @@ func (s *Service) Introspect(ctx context.Context, c store.Client, tok string) (I
 	if err != nil {
 		return Introspection{}, fmt.Errorf("load token: %w", err)
 	}
-	if t.ClientID != c.ID || !s.active(t) {
+	mayKnow := t.ClientID == c.ID || (t.Kind == store.AccessToken && slices.Contains(s.ResourceServers, c.ID))
+	if !mayKnow || !s.active(t) {
 		return Introspection{}, nil
 	}
 	if _, err := s.Store.User(ctx, t.Subject); errors.Is(err, store.ErrNotFound) {
@@ -209,8 +257,10 @@ func (s *Service) Introspect(ctx context.Context, c store.Client, tok string) (I
 		AuthorizationDetails: t.AuthorizationDetails,
 	}
 	if t.Kind == store.AccessToken {
-		in.TokenType = "Bearer"
+		b := Binding{JKT: t.JKT, X5TS256: t.X5TS256}
+		in.TokenType = b.tokenType()
 		in.Audience = s.Issuer.audience()
+		in.Confirmation = b.confirmation()
 	}
 	if !t.AuthTime.IsZero() {
 		in.AuthTime = t.AuthTime.Unix()
@@ -261,13 +311,51 @@ func (s *Service) Revoke(ctx context.Context, c store.Client, tok, hint string) 
 	return nil
 }
 
+// Presented is how a request presented an access token to a protected
+// resource, as the resource's handler verified it.
+type Presented struct {
+	// DPoP reports whether the token came with the DPoP authorization
+	// scheme (RFC 9449 §7.1) rather than Bearer.
+	DPoP bool
+	// JKT is the thumbprint of the key of the request's verified DPoP
+	// proof, whose ath matched the token; "" without a proof.
+	JKT string
+	// X5TS256 is the thumbprint of the request's client certificate
+	// (mtls.Thumbprint); "" without one.
+	X5TS256 string
+}
+
+// check reports, as an invalid_token error (401), how p fails the
+// binding of access token t: a DPoP-bound token must come with the DPoP
+// scheme and a proof by its key (RFC 9449 §7.1, §7.2: never as a Bearer
+// token), a Bearer token not with the DPoP scheme, and a
+// certificate-bound token over a connection with its certificate (RFC
+// 8705 §3).
+func (p Presented) check(t store.Token) error {
+	bad := func(desc string) error {
+		return &oauth.Error{Code: oauth.InvalidToken, Description: desc, Status: http.StatusUnauthorized}
+	}
+	switch {
+	case t.JKT != "" && !p.DPoP:
+		return bad("the access token is DPoP-bound and must be sent with the DPoP scheme and a proof")
+	case t.JKT != "" && p.JKT != t.JKT:
+		return bad("the DPoP proof's key is not the key the access token is bound to")
+	case t.JKT == "" && p.DPoP:
+		return bad("the access token is not DPoP-bound; send it as a Bearer token")
+	case t.X5TS256 != "" && p.X5TS256 != t.X5TS256:
+		return bad("the access token is bound to a client certificate that this connection did not present")
+	}
+	return nil
+}
+
 // UserInfo returns the claims of the userinfo endpoint (OIDC Core §5.3.2)
-// for accessToken: sub and the current user's claims that the token's
-// scopes release (OIDC Core §5.4). A token that is not an active access
-// token, or whose user no longer exists, is invalid_token (401); one
-// without the openid scope is insufficient_scope (403), as OIDC Core
-// §5.3.1 makes openid the scope that grants userinfo (RFC 6750 §3.1).
-func (s *Service) UserInfo(ctx context.Context, accessToken string) (map[string]any, error) {
+// for accessToken, presented as p: sub and the current user's claims
+// that the token's scopes release (OIDC Core §5.4). A token that is not
+// an active access token, whose user no longer exists, or whose binding p
+// does not satisfy (see Presented) is invalid_token (401); one without
+// the openid scope is insufficient_scope (403), as OIDC Core §5.3.1 makes
+// openid the scope that grants userinfo (RFC 6750 §3.1).
+func (s *Service) UserInfo(ctx context.Context, accessToken string, p Presented) (map[string]any, error) {
 	invalid := &oauth.Error{Code: oauth.InvalidToken, Description: "the access token is unknown, expired or revoked", Status: http.StatusUnauthorized}
 	if accessToken == "" {
 		return nil, invalid
@@ -281,6 +369,9 @@ func (s *Service) UserInfo(ctx context.Context, accessToken string) (map[string]
 	}
 	if t.Kind != store.AccessToken || !s.active(t) {
 		return nil, invalid
+	}
+	if err := p.check(t); err != nil {
+		return nil, err
 	}
 	if !slices.Contains(t.Scopes, ScopeOpenID) {
 		return nil, &oauth.Error{Code: oauth.InsufficientScope, Description: "the access token was not granted the openid scope", Status: http.StatusForbidden}

@@ -208,7 +208,7 @@ func TestRefresh(t *testing.T) {
 			f := newFixture(t)
 			tok := f.grant(t, "openid", "email", "profile")
 			in := tt.prepare(t, f, tok)
-			resp, err := f.svc.Refresh(t.Context(), in.client, in.refresh, in.scop)
+			resp, err := f.svc.Refresh(t.Context(), in.client, in.refresh, in.scop, token.Binding{})
 			if tt.code != "" {
 				wantCode(t, "Refresh", err, tt.code, http.StatusBadRequest)
 				if resp.AccessToken != "" {
@@ -257,11 +257,11 @@ func TestRefreshReplayRevokesFamily(t *testing.T) {
 	ctx := t.Context()
 	first := f.grant(t, "openid")
 	unrelated := f.grant(t, "openid")
-	second, err := f.svc.Refresh(ctx, f.client, first.RefreshToken, "")
+	second, err := f.svc.Refresh(ctx, f.client, first.RefreshToken, "", token.Binding{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = f.svc.Refresh(ctx, f.client, first.RefreshToken, "")
+	_, err = f.svc.Refresh(ctx, f.client, first.RefreshToken, "", token.Binding{})
 	wantCode(t, "Refresh(replay)", err, oauth.InvalidGrant, http.StatusBadRequest)
 	for _, tok := range []string{first.AccessToken, first.RefreshToken, second.AccessToken, second.RefreshToken} {
 		rec, err := f.st.Token(ctx, token.Hash(tok))
@@ -338,7 +338,7 @@ func TestIntrospect(t *testing.T) {
 		{
 			name: "used refresh token",
 			prepare: func(t *testing.T, f *fixture, tok token.Response) (store.Client, string) {
-				if _, err := f.svc.Refresh(t.Context(), f.client, tok.RefreshToken, ""); err != nil {
+				if _, err := f.svc.Refresh(t.Context(), f.client, tok.RefreshToken, "", token.Binding{}); err != nil {
 					t.Fatal(err)
 				}
 				return f.client, tok.RefreshToken
@@ -509,7 +509,7 @@ func TestUserInfo(t *testing.T) {
 			if tt.prepare != nil {
 				s = tt.prepare(t, f, tok)
 			}
-			got, err := f.svc.UserInfo(t.Context(), s)
+			got, err := f.svc.UserInfo(t.Context(), s, token.Presented{})
 			if tt.code != "" {
 				wantCode(t, "UserInfo", err, tt.code, tt.status)
 				return

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/backchannel/backchannel/dpop"
 	"github.com/backchannel/backchannel/keys"
 	"github.com/backchannel/backchannel/oauth"
 	"github.com/backchannel/backchannel/store"
@@ -120,6 +121,47 @@ type Grant struct {
 	// 9396 §7): returned in the token response, recorded on every token,
 	// and carried in JWT access tokens. Nil when none were requested.
 	AuthorizationDetails json.RawMessage
+	// Binding is what the access token is bound to, from the token
+	// request's DPoP proof and client certificate; zero for a Bearer
+	// token. The refresh token records it too: see Service.Refresh.
+	Binding
+}
+
+// Binding is the key an access token is sender-constrained to, its cnf
+// claim (RFC 7800 §3.1). Both members may be set; the token then needs
+// both proofs.
+type Binding struct {
+	// JKT is the RFC 7638 thumbprint of the DPoP key (RFC 9449 §6.1,
+	// cnf.jkt).
+	JKT string
+	// X5TS256 is the thumbprint of the client certificate (RFC 8705
+	// §3.1, cnf.x5t#S256).
+	X5TS256 string
+}
+
+// Confirmation is the cnf claim of a JWT access token and of an
+// introspection response (RFC 7800 §3.1, RFC 9449 §6, RFC 8705 §3.1–3.2).
+type Confirmation struct {
+	JKT     string `json:"jkt,omitempty"`
+	X5TS256 string `json:"x5t#S256,omitempty"`
+}
+
+// confirmation returns the cnf of b, or nil for a Bearer token.
+func (b Binding) confirmation() *Confirmation {
+	if b == (Binding{}) {
+		return nil
+	}
+	return &Confirmation{JKT: b.JKT, X5TS256: b.X5TS256}
+}
+
+// tokenType is the token_type of an access token with binding b: DPoP
+// for a DPoP-bound token (RFC 9449 §5, §6.2), else Bearer, certificate
+// binding included (RFC 8705 §3 keeps the Bearer type).
+func (b Binding) tokenType() string {
+	if b.JKT != "" {
+		return dpop.TokenType
+	}
+	return "Bearer"
 }
 
 // Response is the token endpoint's JSON success response (RFC 6749 §5.1,
@@ -127,7 +169,7 @@ type Grant struct {
 // notification (CIBA Core §10.3.1).
 type Response struct {
 	AccessToken  string `json:"access_token"`
-	TokenType    string `json:"token_type"` // always "Bearer" (RFC 6750)
+	TokenType    string `json:"token_type"` // "Bearer" (RFC 6750), or "DPoP" for a DPoP-bound token (RFC 9449 §5)
 	ExpiresIn    int64  `json:"expires_in"` // seconds
 	RefreshToken string `json:"refresh_token,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
@@ -197,7 +239,7 @@ func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 	}
 	resp := Response{
 		AccessToken:          access,
-		TokenType:            "Bearer",
+		TokenType:            g.tokenType(),
 		ExpiresIn:            int64(accessTTL / time.Second),
 		Scope:                strings.Join(g.Scopes, " "),
 		AuthorizationDetails: g.AuthorizationDetails,
@@ -241,6 +283,8 @@ func record(g Grant, tok string, kind store.TokenKind, scopes []string, now time
 		IssuedAt:             now,
 		ExpiresAt:            now.Add(ttl),
 		AuthorizationDetails: g.AuthorizationDetails,
+		JKT:                  g.JKT,
+		X5TS256:              g.X5TS256,
 	}
 	if !g.AuthTime.IsZero() {
 		t.AuthTime = g.AuthTime.UTC()
@@ -282,6 +326,11 @@ func (i *Issuer) accessJWT(g Grant, now time.Time, ttl time.Duration) (string, e
 	}
 	if len(g.AuthorizationDetails) > 0 {
 		claims["authorization_details"] = g.AuthorizationDetails // RFC 9396 §9.1
+	}
+	if cnf := g.confirmation(); cnf != nil {
+		// RFC 9449 §6.1, RFC 8705 §3.1: a resource server checks the
+		// proof of possession against cnf.
+		claims["cnf"] = cnf
 	}
 	tok, err := i.Keys.Sign("", TypeAccessTokenJWT, claims)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/backchannel/backchannel/dpop"
 	"github.com/backchannel/backchannel/egress"
 	"github.com/backchannel/backchannel/keys"
 	"github.com/backchannel/backchannel/mtls"
@@ -49,7 +50,26 @@ type Config struct {
 		AccessTTL         time.Duration `koanf:"access_ttl"`   // default 10m
 		RefreshTTL        time.Duration `koanf:"refresh_ttl"`  // default 720h
 		IDTokenTTL        time.Duration `koanf:"id_token_ttl"` // default 10m
+		// ResourceServers are client IDs of resource servers, which may
+		// introspect every access token (RFC 7662 §4), not only their own.
+		ResourceServers []string `koanf:"resource_servers"`
 	} `koanf:"tokens"`
+
+	// DPoP configures DPoP proofs (RFC 9449) at the token and userinfo
+	// endpoints.
+	DPoP struct {
+		Enabled   bool          `koanf:"enabled"`    // default true
+		Algs      []string      `koanf:"algs"`       // proof algs; default ES256, PS256, RS256, EdDSA
+		IATWindow time.Duration `koanf:"iat_window"` // how far a proof's iat may be from now; default 60s
+		// Nonces makes server-provided nonces mandatory in proofs (RFC
+		// 9449 §8, §9); default false.
+		Nonces bool `koanf:"nonces"`
+		// NonceSecret keys the stateless nonces: at least 32 characters,
+		// the same on every instance. Empty derives one from the signing
+		// keys in the database, which every instance shares.
+		NonceSecret string        `koanf:"nonce_secret"`
+		NoncePeriod time.Duration `koanf:"nonce_period"` // a nonce lives one to two periods; default 5m
+	} `koanf:"dpop"`
 
 	CIBA struct {
 		DefaultExpiry       time.Duration `koanf:"default_expiry"`         // default 5m
@@ -190,6 +210,13 @@ func defaults() map[string]any {
 		"tokens.access_ttl":           10 * time.Minute,
 		"tokens.refresh_ttl":          720 * time.Hour,
 		"tokens.id_token_ttl":         10 * time.Minute,
+		"tokens.resource_servers":     []string{},
+		"dpop.enabled":                true,
+		"dpop.algs":                   dpop.DefaultAlgs(),
+		"dpop.iat_window":             dpop.DefaultIATWindow,
+		"dpop.nonces":                 false,
+		"dpop.nonce_secret":           "",
+		"dpop.nonce_period":           dpop.DefaultNoncePeriod,
 		"ciba.default_expiry":         5 * time.Minute,
 		"ciba.max_expiry":             30 * time.Minute,
 		"ciba.interval":               5 * time.Second,
@@ -235,6 +262,7 @@ var envKeys = []string{
 	"addr", "admin_addr", "issuer", "db", "admin_token", "dev", "data_dir",
 	"log.level", "log.format", "keys.algs", "egress.allow",
 	"tokens.access_token_format", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.id_token_ttl",
+	"tokens.resource_servers", "dpop.enabled", "dpop.algs", "dpop.iat_window", "dpop.nonces", "dpop.nonce_secret", "dpop.nonce_period",
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
 	"devices.enrolment_ttl", "shutdown_timeout",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
@@ -262,7 +290,7 @@ func loadConfig(path string, getenv func(string) string, flags map[string]any) (
 	for _, key := range envKeys {
 		name := "BACKCHANNEL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 		if v := getenv(name); v != "" {
-			if key == "registration.initial_access_tokens" || key == "keys.algs" || key == "egress.allow" || key == "tls.trusted_proxies" {
+			if key == "registration.initial_access_tokens" || key == "keys.algs" || key == "egress.allow" || key == "tls.trusted_proxies" || key == "tokens.resource_servers" || key == "dpop.algs" {
 				env[key] = strings.Split(v, ",")
 			} else {
 				env[key] = v
@@ -336,6 +364,25 @@ func (c *Config) Validate() error {
 	}
 	if err := (egress.Policy{Allow: c.Egress.Allow}).Validate(); err != nil {
 		bad("egress.allow: %v", err)
+	}
+	if c.DPoP.Enabled {
+		if len(c.DPoP.Algs) == 0 {
+			bad("dpop.algs must name at least one alg")
+		}
+		for _, a := range c.DPoP.Algs {
+			if !slices.Contains(keys.SigningAlgs(), a) {
+				bad("dpop.algs: %q is not supported (supported: %s)", a, strings.Join(keys.SigningAlgs(), ", "))
+			}
+		}
+		if c.DPoP.IATWindow <= 0 || c.DPoP.IATWindow > 10*time.Minute {
+			bad("dpop.iat_window must be a positive duration of at most 10m")
+		}
+		if c.DPoP.NoncePeriod <= 0 {
+			bad("dpop.nonce_period must be a positive duration")
+		}
+		if c.DPoP.NonceSecret != "" && len(c.DPoP.NonceSecret) < dpop.MinNonceSecret {
+			bad("dpop.nonce_secret must be at least %d characters", dpop.MinNonceSecret)
+		}
 	}
 	if c.Tokens.AccessTokenFormat != "opaque" && c.Tokens.AccessTokenFormat != "jwt" {
 		bad("tokens.access_token_format %q must be opaque or jwt", c.Tokens.AccessTokenFormat)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	"github.com/backchannel/backchannel/ciba"
 	"github.com/backchannel/backchannel/clientauth"
 	"github.com/backchannel/backchannel/device"
+	"github.com/backchannel/backchannel/dpop"
 	"github.com/backchannel/backchannel/egress"
 	"github.com/backchannel/backchannel/httpapi"
 	"github.com/backchannel/backchannel/keys"
@@ -197,6 +200,10 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	// RFC 8705: the mutual TLS methods, certificate-bound tokens and the
 	// endpoint aliases exist only where client certificates arrive.
 	policy.MTLS = cfg.TLS.certificates()
+	proofs, err := dpopVerifier(ctx, cfg, st)
+	if err != nil {
+		return err
+	}
 	enroller := &device.Enroller{Store: st, TTL: cfg.Devices.EnrolmentTTL, BaseURL: cfg.Issuer}
 	deps := httpapi.Deps{
 		Log:          log,
@@ -209,8 +216,9 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: cfg.Issuer},
 		Enroller:     enroller,
 		Registration: policy,
-		Tokens:       &token.Service{Store: st, Issuer: issuer},
+		Tokens:       &token.Service{Store: st, Issuer: issuer, ResourceServers: cfg.Tokens.ResourceServers},
 		AdminToken:   adminToken,
+		DPoP:         proofs,
 
 		DynamicRegistration: dynReg,
 		MTLSBaseURL:         cfg.TLS.MTLSBaseURL,
@@ -494,4 +502,30 @@ func loadTrustedIssuers(cfgs []TrustedIssuerConfig) ([]ciba.TrustedIssuer, error
 		out = append(out, ciba.TrustedIssuer{Issuer: c.Issuer, Keys: set})
 	}
 	return out, nil
+}
+
+// dpopVerifier returns the DPoP proof verifier of cfg, or nil when DPoP
+// is disabled. Without a configured nonce secret, nonces are keyed by a
+// secret derived from the oldest signing key in the database: every
+// instance shares the database, so every instance derives the same one.
+func dpopVerifier(ctx context.Context, cfg Config, st store.Store) (*dpop.Verifier, error) {
+	if !cfg.DPoP.Enabled {
+		return nil, nil
+	}
+	v := &dpop.Verifier{Store: st, Algs: cfg.DPoP.Algs, IATWindow: cfg.DPoP.IATWindow}
+	if !cfg.DPoP.Nonces {
+		return v, nil
+	}
+	secret := []byte(cfg.DPoP.NonceSecret)
+	if len(secret) == 0 {
+		ks, err := st.SigningKeys(ctx)
+		if err != nil || len(ks) == 0 {
+			return nil, fmt.Errorf("derive the DPoP nonce secret: no signing keys (%v)", err)
+		}
+		m := hmac.New(sha256.New, ks[len(ks)-1].PrivateJWK)
+		m.Write([]byte("backchannel dpop nonce secret"))
+		secret = m.Sum(nil)
+	}
+	v.Nonces = &dpop.NonceSource{Secret: secret, Period: cfg.DPoP.NoncePeriod}
+	return v, nil
 }
