@@ -10,10 +10,16 @@
 // CIBA grant, and store saves the records Issue describes atomically with
 // the request's redemption.
 //
+// A Grant's Binding sender-constrains the access token to a DPoP key
+// (RFC 9449) or a client certificate (RFC 8705): the token records it, a
+// JWT access token carries it as cnf, and a DPoP-bound token's type is
+// DPoP. Service.UserInfo checks it against how the token was Presented.
+//
 // Service runs the rest of a token's life: refresh with rotation and
 // replay detection (RFC 6749 §6), introspection (RFC 7662), revocation
 // (RFC 7009) and userinfo (OIDC Core §5.3), each decision made inside one
 // atomic store update.
 //
-// It imports keys, store and oauth, never httpapi.
+// It imports keys, store, oauth and dpop (for the DPoP names), never
+// httpapi.
 package token
