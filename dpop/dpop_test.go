@@ -185,7 +185,9 @@ func TestVerifyStoreFailure(t *testing.T) {
 
 type jtiFunc func(ctx context.Context, key string, exp time.Time) error
 
-func (f jtiFunc) UseOnce(ctx context.Context, key string, exp time.Time) error { return f(ctx, key, exp) }
+func (f jtiFunc) UseOnce(ctx context.Context, key string, exp time.Time) error {
+	return f(ctx, key, exp)
+}
 
 func TestVerifyRecordsJTIUntilWindowEnds(t *testing.T) {
 	t.Parallel()
