@@ -103,6 +103,9 @@ type testOptions struct {
 	// resourceServers are the clients that may introspect every access
 	// token (token.Service.ResourceServers).
 	resourceServers []string
+	// logTo, when set, gets every log record of the server and the
+	// delivery worker, at Debug level, as JSON lines.
+	logTo io.Writer
 }
 
 func startTestServer(t *testing.T, opts testOptions) *testServer {
@@ -143,6 +146,9 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if opts.logTo != nil {
+		log = slog.New(slog.NewJSONHandler(opts.logTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	policy := httpapi.DefaultPolicy(ks, true)
 	policy.MTLS = opts.tls

@@ -41,6 +41,7 @@ func (e *buildError) Error() string { return e.err.Error() + ": " + e.out }
 type devServer struct {
 	issuer, adminToken, clientSecret, code string
 	stdout                                 *lockedBuffer
+	stderr                                 *lockedBuffer // the server's log
 }
 
 type lockedBuffer struct {
@@ -96,7 +97,7 @@ func startDevServer(t *testing.T, bin, dir string) *devServer {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		if m := listening.FindStringSubmatch(out.String()); m != nil {
-			s := &devServer{issuer: m[1], stdout: out}
+			s := &devServer{issuer: m[1], stdout: out, stderr: &stderr}
 			s.adminToken = field(t, out.String(), `admin token\s+(\S+)`)
 			s.clientSecret = field(t, out.String(), `client_secret\s+(\S+)`)
 			s.code = field(t, out.String(), `device enrolment code\s+(\S+)`)
