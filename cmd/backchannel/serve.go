@@ -131,7 +131,9 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 
 	keySet, err := keys.Load(ctx, st, keys.Config{
 		Algs:             cfg.Keys.Algs,
-		MaxTokenLifetime: max(cfg.Tokens.AccessTTL, cfg.Tokens.IDTokenTTL),
+		// Plus the reload interval: an instance that has not reloaded
+		// yet still signs with a key another instance retired.
+		MaxTokenLifetime: max(cfg.Tokens.AccessTTL, cfg.Tokens.IDTokenTTL) + keysReloadInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("load signing keys: %w", err)
