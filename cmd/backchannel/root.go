@@ -31,6 +31,7 @@ func newRootCommand(env *cliEnv) *cobra.Command {
 		newKeysCommand(env),
 		newLoginCommand(env),
 		newAuditCommand(env),
+		newMigrateCommand(env),
 	)
 	return root
 }

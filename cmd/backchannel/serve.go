@@ -32,6 +32,7 @@ import (
 	"github.com/backchannel/backchannel/notify"
 	"github.com/backchannel/backchannel/registration"
 	"github.com/backchannel/backchannel/store"
+	"github.com/backchannel/backchannel/store/postgres"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
 )
@@ -407,8 +408,15 @@ func openStore(ctx context.Context, dsn string) (store.Store, error) {
 		}
 		return s, nil
 	default:
-		// PostgreSQL support is tracked in issue 6.
-		return nil, fmt.Errorf("db %s: PostgreSQL is not supported yet; use sqlite:PATH", redactDSN(dsn))
+		// Config.Validate admits only postgres:// and postgresql:// URLs
+		// here. The error does not repeat the URL, whose password may be
+		// in the query as well as before the host; pgx's own errors name
+		// the host, user and database and never the password.
+		s, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		return s, nil
 	}
 }
 
