@@ -35,6 +35,10 @@ func (c *Client) authenticate(form url.Values, header http.Header) error {
 	case AuthSecretPost:
 		form.Set("client_id", c.cfg.ClientID)
 		form.Set("client_secret", c.cfg.ClientSecret)
+	case AuthTLS, AuthSelfSignedTLS:
+		// RFC 8705 §2: client_id names the client; the TLS handshake's
+		// certificate authenticates it.
+		form.Set("client_id", c.cfg.ClientID)
 	case AuthSecretJWT, AuthPrivateKey:
 		assertion, err := c.clientAssertion()
 		if err != nil {

@@ -28,6 +28,10 @@ const (
 	AuthSecretPost  = "client_secret_post"
 	AuthSecretJWT   = "client_secret_jwt"
 	AuthPrivateKey  = "private_key_jwt"
+	// AuthTLS and AuthSelfSignedTLS authenticate with the client
+	// certificate of Config.HTTPClient's TLS configuration (RFC 8705 §2).
+	AuthTLS           = "tls_client_auth"
+	AuthSelfSignedTLS = "self_signed_tls_client_auth"
 )
 
 // GrantCIBA is the grant_type of the CIBA token request (CIBA Core §10.1).
@@ -181,6 +185,11 @@ func (c *Client) checkConfig() error {
 	case AuthPrivateKey:
 		if cfg.PrivateKey == nil {
 			problems = append(problems, errors.New("private_key_jwt needs a private key"))
+		}
+	case AuthTLS, AuthSelfSignedTLS:
+		// The certificate travels in the TLS handshake of HTTPClient.
+		if cfg.HTTPClient == nil {
+			problems = append(problems, fmt.Errorf("%s needs an HTTPClient that presents the client certificate", cfg.AuthMethod))
 		}
 	default:
 		problems = append(problems, fmt.Errorf("unknown client authentication method %q", cfg.AuthMethod))

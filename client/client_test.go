@@ -108,8 +108,13 @@ func TestNewConfig(t *testing.T) {
 		},
 		{
 			name:    "unknown method",
+			cfg:     client.Config{Issuer: "https://op.example", ClientID: "c", AuthMethod: "magic"},
+			wantErr: []string{`unknown client authentication method "magic"`},
+		},
+		{
+			name:    "tls_client_auth without an HTTP client",
 			cfg:     client.Config{Issuer: "https://op.example", ClientID: "c", AuthMethod: "tls_client_auth"},
-			wantErr: []string{`unknown client authentication method "tls_client_auth"`},
+			wantErr: []string{"tls_client_auth needs an HTTPClient"},
 		},
 		{
 			name:    "short secret for client_secret_jwt",

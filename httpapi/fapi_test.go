@@ -21,12 +21,11 @@ import (
 // private_key_jwt and an ES256 key (and an RS256 key, to prove it is
 // refused).
 type fapiClient struct {
-	id   string
-	ec   *ecdsa.PrivateKey
-	rsa  *rsa.PrivateKey
-	rp   *client.Client
-	s    *testServer
-	mode store.DeliveryMode
+	id  string
+	ec  *ecdsa.PrivateKey
+	rsa *rsa.PrivateKey
+	rp  *client.Client
+	s   *testServer
 }
 
 func newFAPIClient(t *testing.T, s *testServer, id string, c store.Client) *fapiClient {

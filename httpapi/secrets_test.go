@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -86,11 +87,15 @@ func TestNoSecretInLogsOrAudit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := creds.Key.D.FillBytes(make([]byte, 32))
+	d, err := creds.Key.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	sec.add("device key d", base64.RawURLEncoding.EncodeToString(d))
 	sec.add("device key d (base64)", base64.StdEncoding.EncodeToString(d))
 	sec.add("device key d (hex)", hex.EncodeToString(d))
-	sec.add("device key d (decimal)", creds.Key.D.String())
+	sec.add("device key d (decimal)", new(big.Int).SetBytes(d).String())
 	jwk, _ := json.Marshal(jose.JSONWebKey{Key: creds.Key})
 	sec.add("device private JWK", string(jwk))
 	dev, err := agent.New(t.Context(), s.Client(), creds)

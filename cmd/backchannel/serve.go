@@ -131,7 +131,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	defer st.Close()
 
 	keySet, err := keys.Load(ctx, st, keys.Config{
-		Algs:             cfg.Keys.Algs,
+		Algs: cfg.Keys.Algs,
 		// Plus the reload interval: an instance that has not reloaded
 		// yet still signs with a key another instance retired.
 		MaxTokenLifetime: max(cfg.Tokens.AccessTTL, cfg.Tokens.IDTokenTTL) + keysReloadInterval,
