@@ -9,7 +9,9 @@
 // after another and each sees the previous one's result. ClaimOutbound
 // skips rows another worker is claiming (FOR UPDATE SKIP LOCKED), so many
 // instances drain one outbox without delivering a row twice. UseOnce is
-// a single upsert.
+// a single upsert. The statements that run outside an explicit
+// transaction (ClaimOutbound, UseOnce, Purge) rely on the server's
+// default isolation level being READ COMMITTED, PostgreSQL's own default.
 //
 // The schema lives in migrations/*.sql, embedded and applied with goose
 // when a Store is opened, under a PostgreSQL advisory lock so that

@@ -75,9 +75,13 @@ func (s *Store) Close() error {
 
 // inTx runs fn in a READ COMMITTED transaction and commits it if fn
 // returns nil. fn locks the rows it loads to change (SELECT … FOR
-// UPDATE), which is what serializes concurrent updates of one record.
+// UPDATE), which is what serializes concurrent updates of one record:
+// at READ COMMITTED a locked row is read as the last update committed
+// it, where a stricter level would fail with a serialization error
+// instead. The level is asked for, not assumed, in case the server's
+// default_transaction_isolation is stricter.
 func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return err
 	}

@@ -259,3 +259,58 @@ func TestOpenErrorHidesPassword(t *testing.T) {
 		}
 	}
 }
+
+// TestQueryPlans checks that the hot queries can use their indexes even
+// as generic plans, which pgx's prepared statements end up with: a
+// partial index only serves a query whose WHERE clause implies the
+// index's predicate without knowing the parameters.
+func TestQueryPlans(t *testing.T) {
+	u := freshSchema(t, testURL(t))
+	open(t, u).Close()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{`SET enable_seqscan = off`, `SET plan_cache_mode = force_generic_plan`} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name, query, index string
+	}{
+		{"ClaimOutbound", `SELECT id FROM outbox
+			WHERE state = 'queued' AND (next_attempt_at IS NULL OR next_attempt_at <= $1)
+			ORDER BY next_attempt_at NULLS FIRST, created_at NULLS FIRST, seq LIMIT $2 FOR UPDATE SKIP LOCKED`, "outbox_due"},
+		{"ExpiringRequests", `SELECT id FROM requests
+			WHERE state = $1 AND delivery_mode IN ('ping', 'push') AND (expires_at IS NULL OR expires_at <= $2)
+			ORDER BY expires_at NULLS FIRST, seq LIMIT $3`, "requests_expiring"},
+		{"UserByHint", `SELECT sub FROM users WHERE email = $1 AND email <> ''`, "users_email"},
+		{"PendingRequests", `SELECT id FROM requests WHERE subject = $1 AND state = $2 AND expires_at > $3`, "requests_subject_state"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			// PREPARE, then EXPLAIN EXECUTE with NULLs: the generic plan
+			// does not depend on the values.
+			name := strings.ToLower(tt.name)
+			if _, err := conn.Exec(ctx, `PREPARE `+name+` AS `+tt.query); err != nil {
+				t.Fatal(err)
+			}
+			n := strings.Count(tt.query, "$")
+			args := strings.TrimSuffix(strings.Repeat("NULL, ", n), ", ")
+			rows, err := conn.Query(ctx, `EXPLAIN EXECUTE `+name+`(`+args+`)`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := strings.Join(lines, "\n")
+			if !strings.Contains(plan, tt.index) {
+				t.Errorf("plan of %s does not use %s:\n%s", tt.name, tt.index, plan)
+			}
+		})
+	}
+}
