@@ -57,8 +57,17 @@ func TestCLIAudit(t *testing.T) {
 	if err := json.Unmarshal([]byte(runBin(t, bin, dir, admin, "", "audit", "--client", "demo-client", "--json")), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Events) != 4 || doc.Events[0].Kind != "request.created" || doc.Events[0].RequestID == "" {
-		t.Fatalf("audit --client --json = %+v, want the four events of one request", doc.Events)
+	// device.notified appears only when the request reached the device
+	// through a live wake-up rather than the stream's first listing,
+	// which is a race the test does not control.
+	var kinds []string
+	for _, e := range doc.Events {
+		if e.Kind != "device.notified" {
+			kinds = append(kinds, e.Kind)
+		}
+	}
+	if strings.Join(kinds, " ") != "request.created request.shown request.approved request.redeemed" || doc.Events[0].RequestID == "" {
+		t.Fatalf("audit --client --json = %+v, want the events of one request", doc.Events)
 	}
 	lines := runBin(t, bin, dir, admin, "", "audit", "--request", doc.Events[0].RequestID, "--since", "1h", "--jsonl")
 	n := 0
@@ -68,8 +77,8 @@ func TestCLIAudit(t *testing.T) {
 			t.Errorf("audit --jsonl line %q: %v", sc.Text(), err)
 		}
 	}
-	if n != 4 {
-		t.Errorf("audit --request --jsonl printed %d lines, want 4:\n%s", n, lines)
+	if n != len(doc.Events) {
+		t.Errorf("audit --request --jsonl printed %d lines, want %d:\n%s", n, len(doc.Events), lines)
 	}
 	if _, err := tryBin(t, bin, dir, admin, "", "audit"); err == nil {
 		t.Error("audit without --request, --user or --client succeeded")

@@ -95,3 +95,20 @@ func TestConfigFileErrors(t *testing.T) {
 		t.Error("malformed YAML is not an error")
 	}
 }
+
+func TestRedactDSN(t *testing.T) {
+	tests := map[string]string{
+		"sqlite:backchannel-data/backchannel.db":                      "sqlite:backchannel-data/backchannel.db",
+		"postgres://bc:s3cret@db.example:5432/bc?sslmode=require":     "postgres://bc:redacted@db.example:5432/bc?sslmode=require",
+		"postgres://bc@db.example/bc?password=s3cret&sslmode=disable": "postgres://bc@db.example/bc?password=redacted&sslmode=disable",
+		"postgres://db.example/bc?sslpassword=s3cret":                 "postgres://db.example/bc?sslpassword=redacted",
+	}
+	for in, want := range tests {
+		if got := redactDSN(in); got != want {
+			t.Errorf("redactDSN(%q) = %q, want %q", in, got, want)
+		}
+		if strings.Contains(redactDSN(in), "s3cret") {
+			t.Errorf("redactDSN(%q) leaks the password", in)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -422,12 +423,25 @@ func openStore(ctx context.Context, dsn string) (store.Store, error) {
 
 // redactDSN hides a password in a database URL.
 func redactDSN(dsn string) string {
-	if i := strings.Index(dsn, "@"); i > 0 {
-		if j := strings.Index(dsn, "://"); j >= 0 && j < i {
-			return dsn[:j+3] + "…" + dsn[i:]
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "sqlite" || u.Opaque != "" {
+		if strings.HasPrefix(dsn, "sqlite:") {
+			return dsn
+		}
+		return "(unparsable database URL)"
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "redacted")
+	}
+	q := u.Query()
+	for k := range q {
+		// libpq and pgx take a password (and sslpassword) as parameters too.
+		if strings.Contains(strings.ToLower(k), "password") {
+			q.Set(k, "redacted")
 		}
 	}
-	return dsn
+	u.RawQuery = q.Encode()
+	return u.String()
 }
 
 // devAdminToken returns a new admin token. With --dev it is kept in the
