@@ -35,6 +35,7 @@ func checkExtensions(c *store.Client, m Metadata, p Policy) []string {
 		bad("software_id is longer than %d characters", maxSoftwareID)
 	}
 	c.CertificateBoundAccessTokens = m.CertificateBoundAccessTokens != nil && *m.CertificateBoundAccessTokens
+	c.DPoPBoundAccessTokens = m.DPoPBoundAccessTokens
 
 	c.Profile = m.Profile
 	switch {

@@ -53,6 +53,9 @@ type Metadata struct {
 	// tls_client_certificate_bound_access_tokens (RFC 8705 §3.4); nil
 	// when absent, so that an explicit false can be told apart.
 	CertificateBoundAccessTokens *bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// DPoPBoundAccessTokens is dpop_bound_access_tokens (RFC 9449 §5.2):
+	// the client always sends DPoP proofs at the token endpoint.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // Policy is what the server supports; metadata asking for anything else
@@ -242,6 +245,7 @@ func FromClient(c store.Client) Metadata {
 		SoftwareID:                   c.SoftwareID,
 		Profile:                      c.Profile,
 		CertificateBoundAccessTokens: trueOrNil(c.CertificateBoundAccessTokens),
+		DPoPBoundAccessTokens:        c.DPoPBoundAccessTokens,
 	}
 }
 

@@ -242,3 +242,20 @@ func TestParseRequest(t *testing.T) {
 		})
 	}
 }
+
+func TestDPoPBoundAccessTokensRoundTrip(t *testing.T) {
+	var m registration.Metadata
+	if err := json.Unmarshal([]byte(`{"client_name":"x","dpop_bound_access_tokens":true}`), &m); err != nil {
+		t.Fatal(err)
+	}
+	c, err := registration.Validate(m, registration.Policy{DeliveryModes: []store.DeliveryMode{store.Poll}, Scopes: []string{"openid"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.DPoPBoundAccessTokens {
+		t.Error("dpop_bound_access_tokens did not reach the client")
+	}
+	if out := registration.FromClient(c); !out.DPoPBoundAccessTokens {
+		t.Error("FromClient dropped dpop_bound_access_tokens")
+	}
+}
