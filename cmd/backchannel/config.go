@@ -88,6 +88,16 @@ type Config struct {
 		EnrolmentTTL time.Duration `koanf:"enrolment_ttl"` // default 10m
 	} `koanf:"devices"`
 
+	// Demo serves the demo console at /demo (web.Demo): always with
+	// --dev, where it uses the demo client; otherwise only when enabled,
+	// with a registered poll-mode client's credentials. It starts
+	// requests for anyone who reaches it: keep it off the internet.
+	Demo struct {
+		Enabled      bool   `koanf:"enabled"`
+		ClientID     string `koanf:"client_id"`
+		ClientSecret string `koanf:"client_secret"`
+	} `koanf:"demo"`
+
 	// Notify configures ping and push delivery.
 	Notify struct {
 		AttemptTimeout time.Duration `koanf:"attempt_timeout"` // per attempt; default 10s
@@ -124,6 +134,9 @@ type Config struct {
 	} `koanf:"metrics"`
 
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"` // default 15s
+
+	// Server bounds what one connection may cost (limits.go).
+	Server ServerConfig `koanf:"server"`
 
 	// TLS configures https and where client certificates come from
 	// (RFC 8705); see tlsdev.go for the --dev CA.
@@ -229,6 +242,10 @@ func defaults() map[string]any {
 		"notify.window":               10 * time.Minute,
 		"egress.allow":                []string{},
 		"shutdown_timeout":            15 * time.Second,
+		"server.read_header_timeout":  10 * time.Second,
+		"server.read_timeout":         30 * time.Second,
+		"server.idle_timeout":         2 * time.Minute,
+		"server.max_header_bytes":     32 << 10,
 		"issuer":                      "",
 		"admin_addr":                  "",
 		"admin_token":                 "",
@@ -265,6 +282,8 @@ var envKeys = []string{
 	"tokens.resource_servers", "dpop.enabled", "dpop.algs", "dpop.iat_window", "dpop.nonces", "dpop.nonce_secret", "dpop.nonce_period",
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
 	"devices.enrolment_ttl", "shutdown_timeout",
+	"demo.enabled", "demo.client_id", "demo.client_secret",
+	"server.read_header_timeout", "server.read_timeout", "server.idle_timeout", "server.max_header_bytes",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
 	"housekeeping.interval", "housekeeping.retention", "housekeeping.audit_retention", "housekeeping.batch",
 	"metrics.addr",
@@ -322,6 +341,9 @@ func (c *Config) Validate() error {
 			bad("admin_addr %q is not host:port", c.AdminAddr)
 		}
 	}
+	if c.Demo.Enabled && !c.Dev && (c.Demo.ClientID == "" || c.Demo.ClientSecret == "") {
+		bad("demo.enabled needs demo.client_id and demo.client_secret outside --dev")
+	}
 	if c.Issuer == "" {
 		bad("issuer is required outside --dev (e.g. https://login.example.com)")
 	} else if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
@@ -357,6 +379,8 @@ func (c *Config) Validate() error {
 		"ciba.default_expiry": c.CIBA.DefaultExpiry, "ciba.max_expiry": c.CIBA.MaxExpiry, "ciba.interval": c.CIBA.Interval,
 		"devices.enrolment_ttl": c.Devices.EnrolmentTTL, "shutdown_timeout": c.ShutdownTimeout,
 		"notify.attempt_timeout": c.Notify.AttemptTimeout, "notify.window": c.Notify.Window,
+		"server.read_header_timeout": c.Server.ReadHeaderTimeout, "server.read_timeout": c.Server.ReadTimeout,
+		"server.idle_timeout": c.Server.IdleTimeout,
 	} {
 		if d <= 0 {
 			bad("%s must be a positive duration", name)

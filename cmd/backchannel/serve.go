@@ -312,6 +312,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 
 	errc := make(chan error, len(servers))
 	for i, srv := range servers {
+		cfg.Server.apply(srv)
 		go func() {
 			if srv.TLSConfig != nil {
 				errc <- srv.ServeTLS(listeners[i], "", "")
