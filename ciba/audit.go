@@ -44,6 +44,9 @@ func decisionEvent(r store.Request, d Decision, now time.Time) store.AuditEvent 
 		return audit.Event(audit.RequestApproved, now, audit.Of(r), map[string]any{"acr": r.ACR, "amr": nonNil(r.AMR)})
 	}
 	detail := map[string]any{}
+	if d.Reason != "" {
+		detail["reason"] = d.Reason
+	}
 	if d.ACR != "" {
 		detail["acr"] = d.ACR
 	}

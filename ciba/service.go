@@ -25,6 +25,10 @@ type Started struct {
 	AuthReqID string `json:"auth_req_id"`
 	ExpiresIn int64  `json:"expires_in"`
 	Interval  int64  `json:"interval,omitempty"` // poll and ping only
+	// MatchingNumber is the number-matching code (Fatigue.NumberMatching),
+	// an extension member: the client shows it, and the user picks it on
+	// the device among decoys.
+	MatchingNumber string `json:"matching_number,omitempty"`
 }
 
 // Decision is an authentication device's answer to one request, already
@@ -38,6 +42,11 @@ type Decision struct {
 	Signed string
 	ACR    string   // the acr the device achieved; empty means ACRDeviceKey
 	AMR    []string // the methods the device used (RFC 8176), e.g. ["hwk"]
+	// Reason qualifies a denial: ReasonNotMe reports a request the user
+	// did not start. Empty otherwise.
+	Reason string
+	// Number is the number the user picked under number matching.
+	Number string
 }
 
 // ACRDeviceKey is the acr of an approval signed by an enrolled device's
@@ -130,6 +139,14 @@ type Service struct {
 	// RequireFAPI applies the FAPI-CIBA profile to every client, not only
 	// to those registered with Profile "fapi-ciba".
 	RequireFAPI bool
+	// Fatigue caps and rate-limits requests against approval fatigue.
+	Fatigue Fatigue
+	// WebhookURL, when set, receives every new and decided request as a
+	// signed notification (docs/webhook.md); users then need no enrolled
+	// device, as the deployment's own app is their device.
+	WebhookURL string
+
+	clientLimits, hintLimits limiters
 }
 
 func (s *Service) queued() {
@@ -180,10 +197,13 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 	if err != nil {
 		return Started{}, fmt.Errorf("load devices of user: %w", err)
 	}
-	if !slices.ContainsFunc(devices, func(d store.Device) bool { return d.RevokedAt.IsZero() }) {
+	if s.WebhookURL == "" && !slices.ContainsFunc(devices, func(d store.Device) bool { return d.RevokedAt.IsZero() }) {
 		// Nobody could approve: refuse now rather than leave the client
 		// polling until expiry (CIBA Core §13, access_denied).
 		return Started{}, oauth.Errorf(oauth.AccessDenied, "the user has no authentication device").WithStatus(http.StatusForbidden)
+	}
+	if err := s.checkFatigue(ctx, c, user.Subject, now); err != nil {
+		return Started{}, err
 	}
 
 	expiry := lim.DefaultExpiry
@@ -229,9 +249,15 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 	if err := s.Store.AppendAudit(ctx, createdEvent(r)); err != nil {
 		return Started{}, fmt.Errorf("audit request: %w", err)
 	}
+	if err := s.queueWebhookCreated(ctx, r, c, user, now); err != nil {
+		return Started{}, err
+	}
 	s.changed(user.Subject)
 	s.observeStarted(mode)
 	started := Started{AuthReqID: authReqID, ExpiresIn: int64(expiry / time.Second)}
+	if s.Fatigue.NumberMatching {
+		started.MatchingNumber, _ = numberChoices(r.AuthReqHash)
+	}
 	if mode != store.Push {
 		started.Interval = int64(lim.Interval / time.Second)
 	}
@@ -365,7 +391,7 @@ func (s *Service) Pending(ctx context.Context, subject string) ([]Summary, error
 			}
 			clients[r.ClientID] = c
 		}
-		out = append(out, NewSummary(r, c))
+		out = append(out, s.summary(r, c))
 	}
 	return out, nil
 }
@@ -401,6 +427,12 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 			return fmt.Errorf("load user: %w", err)
 		}
 	}
+	// Number matching: an approval with the wrong number is a denial,
+	// recorded as such, and the device is told.
+	wrongNumber := false
+	if code, _ := numberChoices(r.AuthReqHash); s.Fatigue.NumberMatching && d.Approve && d.Number != code {
+		d.Approve, d.Reason, wrongNumber = false, ReasonWrongNumber, true
+	}
 	now := s.now()
 	_, err = s.Store.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
 		switch {
@@ -408,7 +440,7 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 			return store.Effects{}, oauth.Errorf(oauth.InvalidRequest, "the request was already decided").WithStatus(http.StatusConflict)
 		case Expired(*r, now):
 			return store.Effects{}, oauth.Errorf(oauth.InvalidRequest, "the request has expired").WithStatus(http.StatusGone)
-		case NewSummary(*r, c).Digest() != d.Summary:
+		case s.summary(*r, c).Digest() != d.Summary:
 			return store.Effects{}, oauth.Errorf(oauth.InvalidRequest, "the decision does not cover the request as the server holds it")
 		}
 		r.State = store.Denied
@@ -426,6 +458,11 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 		decided := decisionEvent(*r, d, now)
 		fx, err := s.notification(r, c, user, now)
 		fx.Audit = append([]store.AuditEvent{decided}, fx.Audit...)
+		if err != nil {
+			return fx, err
+		}
+		wh, err := s.webhookOutbound(WebhookRequestDecided, *r, c, user, now)
+		fx.Outbound = append(fx.Outbound, wh...)
 		return fx, err
 	})
 	if errors.Is(err, store.ErrNotFound) {
@@ -436,10 +473,26 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 	}
 	s.changed(r.Subject)
 	s.observeDecided(r, d.Approve, now)
-	if c.DeliveryMode == store.Ping || c.DeliveryMode == store.Push {
+	if !d.Approve && d.Reason == ReasonNotMe {
+		s.observeNotMe(c.ID)
+	}
+	if c.DeliveryMode == store.Ping || c.DeliveryMode == store.Push || s.WebhookURL != "" {
 		s.queued()
 	}
+	if wrongNumber {
+		return oauth.Errorf(oauth.InvalidRequest, "the number picked is not the one the client showed; the request was denied")
+	}
 	return nil
+}
+
+// summary returns the Summary of request r of client c as the device
+// shows it, with the number-matching choices when they are on.
+func (s *Service) summary(r store.Request, c store.Client) Summary {
+	sum := NewSummary(r, c)
+	if s.Fatigue.NumberMatching {
+		_, sum.NumberChoices = numberChoices(r.AuthReqHash)
+	}
+	return sum
 }
 
 // randomString returns n random bytes, base64url encoded.

@@ -24,6 +24,11 @@ type Summary struct {
 	// (compact JSON, object keys sorted); [] when the request has none.
 	AuthorizationDetails json.RawMessage `json:"authorization_details"`
 	ExpiresAt            int64           `json:"expires_at"` // Unix seconds
+	// NumberChoices are the numbers the user picks from under number
+	// matching (ciba.Fatigue.NumberMatching): the one the client shows
+	// and two decoys. Absent otherwise, so the canonical form of a
+	// request without number matching is unchanged.
+	NumberChoices []string `json:"number_choices,omitempty"`
 }
 
 // NewSummary returns the summary of request r of client c.

@@ -130,6 +130,11 @@ type decisionClaims struct {
 	RequestID string `json:"request_id"`
 	Decision  string `json:"decision"`
 	Summary   string `json:"summary"`
+	// Reason is "not_me" on a denial the user reports as "this wasn't
+	// me"; absent otherwise.
+	Reason string `json:"reason,omitempty"`
+	// Number is the number the user picked under number matching.
+	Number string `json:"number,omitempty"`
 }
 
 // The values of a decision's "decision" claim.
@@ -181,6 +186,9 @@ func (a *Authenticator) parseDecision(ctx context.Context, dev store.Device, sig
 	if c.Decision != Approve && c.Decision != Deny {
 		return ciba.Decision{}, oauth.Errorf(oauth.InvalidRequest, `the decision must be "approve" or "deny"`)
 	}
+	if c.Reason != "" && (c.Reason != ciba.ReasonNotMe || c.Decision != Deny) {
+		return ciba.Decision{}, oauth.Errorf(oauth.InvalidRequest, `the only reason is "not_me", on a denial`)
+	}
 	if err := a.useOnce(ctx, "decision:"+dev.ID+":", c.proofClaims); err != nil {
 		return ciba.Decision{}, err
 	}
@@ -188,6 +196,8 @@ func (a *Authenticator) parseDecision(ctx context.Context, dev store.Device, sig
 		RequestID: c.RequestID,
 		Approve:   c.Decision == Approve,
 		Summary:   c.Summary,
+		Reason:    c.Reason,
+		Number:    c.Number,
 		Signed:    signed,
 		AMR:       append([]string(nil), amrHWK...),
 		// ACR stays empty until the device reports user verification

@@ -70,6 +70,9 @@ type Deps struct {
 	// Prometheus scrapers expect: give it to the handler of a listener
 	// that only the monitoring network reaches.
 	Metrics http.Handler
+	// Webhook serves the webhook channel's decision callback when set
+	// (docs/webhook.md); nil leaves it out.
+	Webhook *WebhookCallback
 }
 
 func (d Deps) now() time.Time {

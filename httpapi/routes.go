@@ -58,4 +58,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /device/v1/requests/{id}/decision", device(handleDecision(d.CIBA, d.Log)))
 	mux.Handle("GET /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
 	mux.Handle("DELETE /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
+	if d.Webhook != nil {
+		mux.Handle("POST /webhook/v1/requests/{id}/decision", handleWebhookDecision(d.Webhook, d.CIBA, d.Store, d.now, d.Log))
+	}
 }

@@ -106,6 +106,10 @@ type testOptions struct {
 	// logTo, when set, gets every log record of the server and the
 	// delivery worker, at Debug level, as JSON lines.
 	logTo io.Writer
+	// deps and worker, when set, adjust the handler's dependencies and
+	// the delivery worker before they start (webhook_test.go).
+	deps   func(*httpapi.Deps)
+	worker func(*notify.Worker)
 }
 
 func startTestServer(t *testing.T, opts testOptions) *testServer {
@@ -155,7 +159,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	if opts.policy != nil {
 		opts.policy(&policy)
 	}
-	srv.Config.Handler = httpapi.New(httpapi.Deps{
+	srv.Config.Handler = httpapi.New(withDeps(opts, httpapi.Deps{
 		Log:          log,
 		Issuer:       issuer,
 		Keys:         ks,
@@ -174,7 +178,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 
 		DynamicRegistration: opts.registration,
 		DPoP:                testDPoP(st, clk, opts),
-	})
+	}))
 	if opts.tls {
 		mtlstest.StartTLS(srv)
 	} else {
@@ -188,6 +192,9 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 			Log:         log,
 			Now:         clk.Now,
 			BackoffBase: 10 * time.Millisecond,
+		}
+		if opts.worker != nil {
+			opts.worker(w)
 		}
 		svc.Queued = w.Wake
 		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))

@@ -27,6 +27,7 @@ type Metrics struct {
 	decided      *prometheus.CounterVec
 	expired      *prometheus.CounterVec
 	decisionTime *prometheus.HistogramVec
+	notMe        *prometheus.CounterVec
 }
 
 // New creates the collectors and registers them with reg. It panics if
@@ -69,12 +70,16 @@ func New(reg *prometheus.Registry) *Metrics {
 			Help:    "Time from a request's initiation to the user's decision, by outcome.",
 			Buckets: []float64{1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1800},
 		}, []string{"outcome"}),
+		notMe: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "reports_not_me_total",
+			Help: "Requests the user denied as \"this wasn't me\", by client: a rise means someone is starting requests for users who did not ask (push bombing). Client ids are bounded by registrations.",
+		}, []string{"client_id"}),
 	}
 	reg.MustRegister(m.httpRequests, m.httpDuration, m.tokens, m.rateLimited,
-		m.started, m.decided, m.expired, m.decisionTime)
+		m.started, m.decided, m.expired, m.decisionTime, m.notMe)
 	// These scopes are exported from the start, at 0, so that alerts and
 	// dashboards can be written before any limit refuses a request.
-	for _, s := range []string{"client", "user", "ip"} {
+	for _, s := range []string{"client", "user", "ip", "hint"} {
 		m.rateLimited.WithLabelValues(s)
 	}
 	return m
@@ -105,6 +110,12 @@ func (m *Metrics) TokensIssued(grantType string) {
 // RateLimited counts a request refused by the rate limit of scope.
 func (m *Metrics) RateLimited(scope string) {
 	m.rateLimited.WithLabelValues(scope).Inc()
+}
+
+// ReportedNotMe counts a denial that the user reported as "this wasn't
+// me" for a request of client clientID.
+func (m *Metrics) ReportedNotMe(clientID string) {
+	m.notMe.WithLabelValues(clientID).Inc()
 }
 
 // RequestStarted counts an accepted backchannel authentication request.

@@ -70,6 +70,11 @@ type Worker struct {
 	// Rand is the jitter source of Backoff, returning numbers in [0, 1).
 	// Default math/rand/v2.Float64.
 	Rand func() float64
+	// Authorize, if set, is asked first to authenticate each row's
+	// request; it reports whether it did (for the webhook channel's rows,
+	// which carry an HMAC signature header instead of a Bearer token).
+	// Rows it declines get the client_notification_token as before.
+	Authorize func(row store.Outbound, req *http.Request) bool
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -317,9 +322,11 @@ func (w *Worker) post(ctx context.Context, s settings, row store.Outbound) outco
 		return outcome{err: fmt.Errorf("%w: %w", errBadEndpoint, err)}
 	}
 	req.Header.Set("Content-Type", "application/json")
-	// CIBA Core §10.2: the client_notification_token as a Bearer token
-	// (RFC 6750 §2.1).
-	req.Header.Set("Authorization", "Bearer "+row.Token)
+	if w.Authorize == nil || !w.Authorize(row, req) {
+		// CIBA Core §10.2: the client_notification_token as a Bearer
+		// token (RFC 6750 §2.1).
+		req.Header.Set("Authorization", "Bearer "+row.Token)
+	}
 	resp, err := w.HTTP.Do(req)
 	if err != nil {
 		return outcome{err: err}

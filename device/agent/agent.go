@@ -129,15 +129,26 @@ func (a *Agent) Pending(ctx context.Context) ([]ciba.Summary, error) {
 // Decide approves or denies the request s, signing over s.Digest(): the
 // server accepts the decision only if s is exactly what it would show.
 func (a *Agent) Decide(ctx context.Context, s ciba.Summary, approve bool) error {
+	return a.DecideWith(ctx, s, approve, nil)
+}
+
+// DecideWith is Decide with further decision claims (docs/device-api.md):
+// "reason": "not_me" on a denial the user reports, "number": the number
+// picked under number matching.
+func (a *Agent) DecideWith(ctx context.Context, s ciba.Summary, approve bool, extra map[string]string) error {
 	decision := device.Deny
 	if approve {
 		decision = device.Approve
 	}
-	signed, err := a.sign(device.TypeDecision, map[string]any{
+	claims := map[string]any{
 		"request_id": s.RequestID,
 		"decision":   decision,
 		"summary":    s.Digest(),
-	})
+	}
+	for k, v := range extra {
+		claims[k] = v
+	}
+	signed, err := a.sign(device.TypeDecision, claims)
 	if err != nil {
 		return err
 	}
