@@ -7,12 +7,10 @@ import "sync"
 // user's pending requests; a wake-up carries no data, so a burst of
 // changes coalesces into one re-read.
 //
-// Hub works inside one process. It is wired as ciba.Service.Changed, so it
-// sees the changes this instance makes. Deployments with several
-// instances on one PostgreSQL need the wake-ups of the others too: the
-// upgrade path is a listener that turns PostgreSQL LISTEN/NOTIFY messages
-// on a channel of changed subjects into calls of Notify (DESIGN.md,
-// "Scale"), leaving Hub itself as it is.
+// Hub works inside one process. serve calls Notify for the changes this
+// instance makes, and for those of the other instances on one PostgreSQL
+// as their wake-ups arrive through LISTEN/NOTIFY (wake, DESIGN.md
+// "Scale"); NotifyAll follows a lost connection to them.
 //
 // The zero value is ready to use. A Hub must not be copied after first
 // use. All methods are safe for concurrent use.
@@ -83,4 +81,20 @@ func (h *Hub) Subscribers() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.n
+}
+
+// NotifyAll wakes every subscriber of every subject, as after a lost
+// connection to the other instances' wake-ups, which may have been
+// missed.
+func (h *Hub) NotifyAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, set := range h.subs {
+		for ch := range set {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}
 }

@@ -329,8 +329,9 @@ func handleListKeys(k *keys.Set) http.Handler {
 }
 
 // handleRotateKeys makes a new signing key active for one alg, or for
-// every configured alg when the body names none.
-func handleRotateKeys(k *keys.Set, log *slog.Logger) http.Handler {
+// every configured alg when the body names none. rotated, if not nil, is
+// called after the rotation committed.
+func handleRotateKeys(k *keys.Set, rotated func(), log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req struct {
 			Alg string `json:"alg"`
@@ -351,6 +352,9 @@ func handleRotateKeys(k *keys.Set, log *slog.Logger) http.Handler {
 			return
 		}
 		log.InfoContext(r.Context(), "signing key rotated", "kid", kid, "alg", req.Alg)
+		if rotated != nil {
+			rotated()
+		}
 		oauth.WriteJSON(w, http.StatusOK, map[string]string{"kid": kid})
 	})
 }

@@ -70,6 +70,9 @@ type Deps struct {
 	// Prometheus scrapers expect: give it to the handler of a listener
 	// that only the monitoring network reaches.
 	Metrics http.Handler
+	// KeysRotated is called after a rotation through the admin API, to
+	// make the other instances reload the keys at once. Optional.
+	KeysRotated func()
 	// Webhook serves the webhook channel's decision callback when set
 	// (docs/webhook.md); nil leaves it out.
 	Webhook *WebhookCallback

@@ -19,7 +19,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 		mux.Handle("GET /admin/v1/devices", admin(handleAdminDevices(d.Store, d.Log)))
 		mux.Handle("DELETE /admin/v1/devices/{id}", admin(handleAdminRevokeDevice(d.Store, d.now, d.Log)))
 		mux.Handle("GET /admin/v1/keys", admin(handleListKeys(d.Keys)))
-		mux.Handle("POST /admin/v1/keys/rotate", admin(handleRotateKeys(d.Keys, d.Log)))
+		mux.Handle("POST /admin/v1/keys/rotate", admin(handleRotateKeys(d.Keys, d.KeysRotated, d.Log)))
 		mux.Handle("GET /admin/v1/audit", admin(handleAdminAudit(d.Store, d.Log)))
 		mux.Handle("/admin/", admin(http.HandlerFunc(notFound)))
 	}

@@ -234,6 +234,9 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		return httpapi.New(d)
 	}
 	deps.Observer = mx
+	// Wake-ups between the instances sharing a PostgreSQL database.
+	bus, runBus := wakeBus(st, log)
+	deps.KeysRotated = wireWake(bus, svc, hub, worker, log)
 	if cfg.Metrics.Addr == "" {
 		deps.Metrics = mx.Handler() // moves to the admin listener if there is one
 	}
@@ -303,7 +306,9 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		}
 	})
 	background.Go(func() { expireLoop(baseCtx, svc, log) })
+	// The periodic reload stays as a safety net for missed wake-ups.
 	background.Go(func() { reloadKeysLoop(baseCtx, keySet, keysReloadInterval, log) })
+	listenWake(baseCtx, &background, bus, runBus, hub, worker, keySet, log)
 	background.Go(func() { newPurger(cfg, st, log).Run(baseCtx) })
 	defer func() {
 		cancelBase()

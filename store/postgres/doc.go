@@ -19,6 +19,10 @@
 // connection's current schema: set search_path in the URL to keep
 // several databases in one.
 //
+// Bus carries wake-ups between the instances on one database with
+// LISTEN/NOTIFY (see wake).
+//
 // Only cmd/backchannel and tests import this package. It imports store and
-// nothing else from this module.
+// wake (a leaf package of the standard library only) and nothing else
+// from this module.
 package postgres
