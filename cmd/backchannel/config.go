@@ -82,7 +82,30 @@ type Config struct {
 		AuthorizationDetailsTypes []string `koanf:"authorization_details_types"`
 		// LoginHintTokenIssuers are trusted issuers of login_hint_tokens.
 		LoginHintTokenIssuers []TrustedIssuerConfig `koanf:"login_hint_token_issuers"`
+		// Approval-fatigue protection (ciba.Fatigue); 0 turns a limit off.
+		MaxPendingPerUser       int     `koanf:"max_pending_per_user"`        // default 5
+		MaxPendingPerClientUser int     `koanf:"max_pending_per_client_user"` // default 2
+		ClientRate              float64 `koanf:"client_rate"`                 // requests/s per client; default 10
+		ClientBurst             int     `koanf:"client_burst"`                // default 50
+		HintRate                float64 `koanf:"hint_rate"`                   // requests/s per user; default 0.1
+		HintBurst               int     `koanf:"hint_burst"`                  // default 5
+		// NumberMatching makes the user pick the client's matching_number
+		// among decoys on the device; default false.
+		NumberMatching bool `koanf:"number_matching"`
 	} `koanf:"ciba"`
+
+	// Webhook sends every request to the deployment's own authentication
+	// system and takes its decisions back (docs/webhook.md). The URL is
+	// called through the SSRF guard: allow-list it in egress.allow unless
+	// it is public, or run --dev.
+	Webhook struct {
+		URL        string `koanf:"url"`
+		Secret     string `koanf:"secret"`      // HMAC key, at least 32 characters
+		SecretFile string `koanf:"secret_file"` // or a file holding it
+		// CertificateSHA256 admits decision callbacks over mutual TLS from
+		// the client certificate of this x5t#S256 thumbprint, unsigned.
+		CertificateSHA256 string `koanf:"certificate_sha256"`
+	} `koanf:"webhook"`
 
 	Devices struct {
 		EnrolmentTTL time.Duration `koanf:"enrolment_ttl"` // default 10m
@@ -261,6 +284,18 @@ func defaults() map[string]any {
 		"housekeeping.audit_retention": 90 * 24 * time.Hour,
 		"housekeeping.batch":           500,
 		"metrics.addr":                 "",
+
+		"ciba.max_pending_per_user":        5,
+		"ciba.max_pending_per_client_user": 2,
+		"ciba.client_rate":                 10.0,
+		"ciba.client_burst":                50,
+		"ciba.hint_rate":                   0.1,
+		"ciba.hint_burst":                  5,
+		"ciba.number_matching":             false,
+		"webhook.url":                      "",
+		"webhook.secret":                   "",
+		"webhook.secret_file":              "",
+		"webhook.certificate_sha256":       "",
 	}
 }
 
@@ -271,6 +306,9 @@ var envKeys = []string{
 	"tokens.access_token_format", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.id_token_ttl",
 	"tokens.resource_servers", "dpop.enabled", "dpop.algs", "dpop.iat_window", "dpop.nonces", "dpop.nonce_secret", "dpop.nonce_period",
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
+	"ciba.max_pending_per_user", "ciba.max_pending_per_client_user", "ciba.client_rate", "ciba.client_burst",
+	"ciba.hint_rate", "ciba.hint_burst", "ciba.number_matching",
+	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256",
 	"devices.enrolment_ttl", "shutdown_timeout",
 	"server.read_header_timeout", "server.read_timeout", "server.idle_timeout", "server.max_header_bytes",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
@@ -434,6 +472,7 @@ func (c *Config) Validate() error {
 			bad("ciba.login_hint_token_issuers[%d] needs issuer and jwks_file", i)
 		}
 	}
+	errs = append(errs, c.validateFatigue()...)
 	errs = append(errs, c.validateRegistration()...)
 	return errors.Join(errs...)
 }

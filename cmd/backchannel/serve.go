@@ -197,6 +197,17 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	mx := newMetrics(hub, worker)
 	svc.Observer = mx
 	svc.RequireFAPI = cfg.FAPI.Require
+	svc.Fatigue = cfg.fatigue()
+	var webhookCallback *httpapi.WebhookCallback
+	if cfg.Webhook.URL != "" {
+		secret, err := cfg.webhookSecret()
+		if err != nil {
+			return err
+		}
+		svc.WebhookURL = cfg.Webhook.URL
+		worker.Authorize = ciba.WebhookSigner(secret, nil)
+		webhookCallback = &httpapi.WebhookCallback{Secret: secret, CertificateSHA256: cfg.Webhook.CertificateSHA256}
+	}
 	policy, dynReg, err := registrationSetup(cfg, keySet)
 	if err != nil {
 		return err
@@ -226,6 +237,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 
 		DynamicRegistration: dynReg,
 		MTLSBaseURL:         cfg.TLS.MTLSBaseURL,
+		Webhook:             webhookCallback,
 	}
 	public := func(d httpapi.Deps) http.Handler {
 		if tlsSetup.proxy != nil {
