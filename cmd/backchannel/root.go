@@ -32,6 +32,7 @@ func newRootCommand(env *cliEnv) *cobra.Command {
 		newLoginCommand(env),
 		newAuditCommand(env),
 		newMigrateCommand(env),
+		newBenchCommand(env),
 	)
 	return root
 }
