@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/backchannel/backchannel/ciba"
@@ -79,10 +80,13 @@ func handleWebhookDecision(cb *WebhookCallback, svc *ciba.Service, st store.Stor
 				writeError(w, r, log, oauth.Errorf(oauth.InvalidToken, "%s", desc).WithCause(err))
 				return
 			}
-			// A signature is accepted once: a replay within the tolerance
-			// is refused. The key outlives the tolerance window.
-			sig := sha256Hex(r.Header.Get(webhook.Header))
-			if err := st.UseOnce(ctx, "webhook:"+sig, at.Add(tolerance+time.Minute)); errors.Is(err, store.ErrConflict) {
+			// A signed message is accepted once: a replay within the
+			// tolerance is refused. The key is the signed content (the
+			// timestamp and the body), not the header, which could be
+			// re-spelt (spaces, extra v1 values) around the same
+			// signature. It outlives the tolerance window.
+			signed := sha256Hex(strconv.FormatInt(at.Unix(), 10) + "." + string(body))
+			if err := st.UseOnce(ctx, "webhook:"+signed, at.Add(tolerance+time.Minute)); errors.Is(err, store.ErrConflict) {
 				w.Header().Set("WWW-Authenticate", `Backchannel-HMAC realm="backchannel", error="invalid_token"`)
 				writeError(w, r, log, oauth.Errorf(oauth.InvalidToken, "the callback was already received"))
 				return

@@ -158,8 +158,11 @@ func TestWebhookEndToEnd(t *testing.T) {
 	if res := f.callback(n.RequestID, approve, signed); res.status != http.StatusNoContent {
 		t.Fatalf("callback = %d %v, want 204", res.status, res.body)
 	}
-	// The same signed callback again is a replay.
-	wantError(t, f.callback(n.RequestID, approve, signed), http.StatusUnauthorized, "invalid_token")
+	// The same signed callback again is a replay, however its header is
+	// spelt.
+	for _, h := range []string{signed, " " + signed, strings.Replace(signed, ",", ", ", 1), signed + ",v1=" + strings.Repeat("0", 64)} {
+		wantError(t, f.callback(n.RequestID, approve, h), http.StatusUnauthorized, "invalid_token")
+	}
 	// A fresh signature on a decided request: as a device decision.
 	wantError(t, f.callback(n.RequestID, approve, webhook.Sign(webhookSecret, now.Add(time.Second), approve)), http.StatusConflict, "invalid_request")
 

@@ -75,6 +75,10 @@ type Worker struct {
 	// which carry an HMAC signature header instead of a Bearer token).
 	// Rows it declines get the client_notification_token as before.
 	Authorize func(row store.Outbound, req *http.Request) bool
+	// RowTimeout, if set, may give a row a shorter attempt timeout than
+	// AttemptTimeout (the webhook channel's own timeout); results of 0 or
+	// more than AttemptTimeout leave AttemptTimeout.
+	RowTimeout func(row store.Outbound) time.Duration
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -315,7 +319,13 @@ var errBadEndpoint = errors.New("bad notification endpoint")
 // post sends row's notification and reads (at most bodyLimit of) the
 // response.
 func (w *Worker) post(ctx context.Context, s settings, row store.Outbound) outcome {
-	ctx, cancel := context.WithTimeout(ctx, s.attemptTimeout)
+	timeout := s.attemptTimeout
+	if w.RowTimeout != nil {
+		if d := w.RowTimeout(row); d > 0 && d < timeout {
+			timeout = d
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, row.Endpoint, bytes.NewReader(row.Payload))
 	if err != nil {

@@ -105,6 +105,9 @@ type Config struct {
 		// CertificateSHA256 admits decision callbacks over mutual TLS from
 		// the client certificate of this x5t#S256 thumbprint, unsigned.
 		CertificateSHA256 string `koanf:"certificate_sha256"`
+		// Timeout bounds each notification attempt; default (0) and at
+		// most notify.attempt_timeout.
+		Timeout time.Duration `koanf:"timeout"`
 	} `koanf:"webhook"`
 
 	Devices struct {
@@ -296,6 +299,7 @@ func defaults() map[string]any {
 		"webhook.secret":                   "",
 		"webhook.secret_file":              "",
 		"webhook.certificate_sha256":       "",
+		"webhook.timeout":                  time.Duration(0),
 	}
 }
 
@@ -308,7 +312,7 @@ var envKeys = []string{
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
 	"ciba.max_pending_per_user", "ciba.max_pending_per_client_user", "ciba.client_rate", "ciba.client_burst",
 	"ciba.hint_rate", "ciba.hint_burst", "ciba.number_matching",
-	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256",
+	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256", "webhook.timeout",
 	"devices.enrolment_ttl", "shutdown_timeout",
 	"server.read_header_timeout", "server.read_timeout", "server.idle_timeout", "server.max_header_bytes",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strings"
+	"time"
 
 	"golang.org/x/time/rate"
 
 	"github.com/backchannel/backchannel/ciba"
+	"github.com/backchannel/backchannel/store"
 )
 
 // fatigue returns the approval-fatigue limits of the config.
@@ -40,6 +43,9 @@ func (c *Config) validateFatigue() []error {
 		bad("ciba.client_burst and ciba.hint_burst must be at least 1 when their rate is set")
 	}
 	w := c.Webhook
+	if w.Timeout < 0 || w.Timeout > c.Notify.AttemptTimeout {
+		bad("webhook.timeout must be between 0 (notify.attempt_timeout) and notify.attempt_timeout")
+	}
 	if w.URL == "" {
 		if w.Secret != "" || w.SecretFile != "" || w.CertificateSHA256 != "" {
 			bad("webhook: secret, secret_file and certificate_sha256 need webhook.url")
@@ -75,4 +81,15 @@ func (c *Config) webhookSecret() ([]byte, error) {
 		return nil, errors.New("webhook.secret_file must hold at least 32 characters")
 	}
 	return b, nil
+}
+
+// webhookTimeout returns the notify.Worker RowTimeout that gives webhook
+// rows the timeout d (0: the worker's AttemptTimeout).
+func webhookTimeout(d time.Duration) func(store.Outbound) time.Duration {
+	return func(row store.Outbound) time.Duration {
+		if strings.HasPrefix(row.ID, ciba.WebhookOutboundPrefix) {
+			return d
+		}
+		return 0
+	}
 }

@@ -26,6 +26,8 @@ func TestConfigFatigueAndWebhook(t *testing.T) {
 		{"webhook short secret", map[string]any{"webhook.url": "https://bank.example/hook", "webhook.secret": "short"}, "at least 32"},
 		{"webhook both secrets", map[string]any{"webhook.url": "https://bank.example/hook", "webhook.secret": strings.Repeat("s", 32), "webhook.secret_file": secretFile}, "not both"},
 		{"webhook http", map[string]any{"webhook.url": "http://bank.example/hook", "webhook.secret": strings.Repeat("s", 32)}, "must be an https URL"},
+		{"webhook timeout", map[string]any{"webhook.url": "https://bank.example/hook", "webhook.secret_file": secretFile, "webhook.timeout": "3s"}, ""},
+		{"webhook timeout too long", map[string]any{"webhook.timeout": "1h"}, "webhook.timeout must be"},
 		{"secret without url", map[string]any{"webhook.secret": strings.Repeat("s", 32)}, "need webhook.url"},
 	}
 	for _, tt := range tests {

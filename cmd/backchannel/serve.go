@@ -206,6 +206,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		}
 		svc.WebhookURL = cfg.Webhook.URL
 		worker.Authorize = ciba.WebhookSigner(secret, nil)
+		worker.RowTimeout = webhookTimeout(cfg.Webhook.Timeout)
 		webhookCallback = &httpapi.WebhookCallback{Secret: secret, CertificateSHA256: cfg.Webhook.CertificateSHA256}
 	}
 	policy, dynReg, err := registrationSetup(cfg, keySet)
