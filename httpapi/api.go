@@ -22,6 +22,7 @@ import (
 	"github.com/backchannel/backchannel/registration"
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/token"
+	"github.com/backchannel/backchannel/web"
 )
 
 // Deps are the services the handlers use. All fields are required unless
@@ -55,6 +56,10 @@ type Deps struct {
 	// https://mtls.login.example.com. Empty, with Registration.MTLS set,
 	// the aliases are the normal endpoints.
 	MTLSBaseURL string
+
+	// Demo serves the demo console at /demo when set (serve --dev, or
+	// demo.enabled); nil leaves it out.
+	Demo *web.Demo
 
 	Now func() time.Time // defaults to time.Now
 

@@ -1,6 +1,10 @@
 package httpapi
 
-import "net/http"
+import (
+	"net/http"
+
+	"github.com/backchannel/backchannel/web"
+)
 
 // addRoutes registers the whole HTTP surface.
 func addRoutes(mux *http.ServeMux, d Deps) {
@@ -58,6 +62,17 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /device/v1/requests/{id}/decision", device(handleDecision(d.CIBA, d.Log)))
 	mux.Handle("GET /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
 	mux.Handle("DELETE /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
+
+	// The authentication-device web app and, when configured, the demo
+	// console (package web).
+	mux.Handle("GET /device", web.DeviceApp())
+	mux.Handle("GET /device/{file}", web.DeviceApp())
+	if d.Demo != nil {
+		mux.Handle("GET /demo", web.DemoPages())
+		mux.Handle("GET /demo/{file}", web.DemoPages())
+		mux.Handle("POST /demo/api/requests", d.Demo.Start())
+		mux.Handle("GET /demo/api/requests/{id}", d.Demo.Get())
+	}
 	if d.Webhook != nil {
 		mux.Handle("POST /webhook/v1/requests/{id}/decision", handleWebhookDecision(d.Webhook, d.CIBA, d.Store, d.now, d.Log))
 	}

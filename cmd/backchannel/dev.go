@@ -21,8 +21,9 @@ const (
 )
 
 // printDevSetup creates the demo user, a fresh demo client and a device
-// enrolment code, and prints everything needed to try the flow.
-func printDevSetup(ctx context.Context, w io.Writer, st store.Store, enr *device.Enroller, cfg Config, adminURL, adminToken string) error {
+// enrolment code, prints everything needed to try the flow, and returns
+// the demo client's secret for the demo console.
+func printDevSetup(ctx context.Context, w io.Writer, st store.Store, enr *device.Enroller, cfg Config, adminURL, adminToken string) (string, error) {
 	now := time.Now().UTC()
 	claims, _ := json.Marshal(map[string]any{"name": "Demo User", "given_name": "Demo", "family_name": "User", "email_verified": true})
 	err := st.CreateUser(ctx, store.User{
@@ -34,16 +35,16 @@ func printDevSetup(ctx context.Context, w io.Writer, st store.Store, enr *device
 		CreatedAt:         now,
 	})
 	if err != nil && !errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("create demo user: %w", err)
+		return "", fmt.Errorf("create demo user: %w", err)
 	}
 	// The secret is stored hashed, so the demo client is made anew on
 	// every start to be able to print a working secret.
 	if err := st.DeleteClient(ctx, demoClientID); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("replace demo client: %w", err)
+		return "", fmt.Errorf("replace demo client: %w", err)
 	}
 	secret, hash, err := clientauth.NewSecret()
 	if err != nil {
-		return err
+		return "", err
 	}
 	err = st.CreateClient(ctx, store.Client{
 		ID:                      demoClientID,
@@ -55,11 +56,11 @@ func printDevSetup(ctx context.Context, w io.Writer, st store.Store, enr *device
 		CreatedAt:               now,
 	})
 	if err != nil {
-		return fmt.Errorf("create demo client: %w", err)
+		return "", fmt.Errorf("create demo client: %w", err)
 	}
 	code, link, expires, err := enr.NewCode(ctx, demoUserSub)
 	if err != nil {
-		return fmt.Errorf("create demo enrolment code: %w", err)
+		return "", fmt.Errorf("create demo enrolment code: %w", err)
 	}
 	fmt.Fprintf(w, `
 backchannel --dev: a development server with demo data. Not for production.
@@ -72,6 +73,7 @@ backchannel --dev: a development server with demo data. Not for production.
                    client_secret %s
   device enrolment code %s (single use, until %s)
                    %s
+  demo console     %s/demo
 
 Try it, in two more terminals:
 
@@ -82,8 +84,8 @@ Try it, in two more terminals:
   go run ./cmd/backchannel login --issuer %s --client-id %s --client-secret %s --login-hint demo --binding-message "Order 1234"
 
 `, cfg.Issuer, adminURL, adminToken, demoUserSub, demoClientID, secret,
-		code, expires.Format(time.RFC3339), link,
+		code, expires.Format(time.RFC3339), link, cfg.Issuer,
 		adminURL, adminToken, cfg.Issuer, code,
 		cfg.Issuer, demoClientID, secret)
-	return nil
+	return secret, nil
 }
