@@ -96,14 +96,20 @@ func rateLimited(what string) error {
 	return oauth.Errorf(oauth.AccessDenied, "too many requests for this %s; try again later", what).WithStatus(http.StatusTooManyRequests)
 }
 
-// checkFatigue applies the rate limits and the pending caps to a new
-// request of client c for user sub.
-func (s *Service) checkFatigue(ctx context.Context, c store.Client, sub string, now time.Time) error {
-	f := s.Fatigue
-	if !s.clientLimits.allow(c.ID, f.ClientRate, f.ClientBurst, now) {
+// checkClientRate applies the rate limit of client c. Start checks it
+// before it resolves the user, so that every request counts.
+func (s *Service) checkClientRate(c store.Client, now time.Time) error {
+	if !s.clientLimits.allow(c.ID, s.Fatigue.ClientRate, s.Fatigue.ClientBurst, now) {
 		s.observeRateLimited("client")
 		return rateLimited("client")
 	}
+	return nil
+}
+
+// checkFatigue applies the per-user rate limit and the pending caps to a new
+// request of client c for user sub.
+func (s *Service) checkFatigue(ctx context.Context, c store.Client, sub string, now time.Time) error {
+	f := s.Fatigue
 	if !s.hintLimits.allow(sub, f.HintRate, f.HintBurst, now) {
 		s.observeRateLimited("hint")
 		return rateLimited("user")

@@ -141,6 +141,12 @@ type Service struct {
 	RequireFAPI bool
 	// Fatigue caps and rate-limits requests against approval fatigue.
 	Fatigue Fatigue
+	// HideUnknownUsers answers a hint that names no user, or a user who
+	// has no authentication device, as it answers any other: with an
+	// auth_req_id, which stays authorization_pending until it expires.
+	// The response then no longer tells a client whether the user exists
+	// (CIBA Core §13 would answer unknown_user_id or access_denied).
+	HideUnknownUsers bool
 	// WebhookURL, when set, receives every new and decided request as a
 	// signed notification (docs/webhook.md); users then need no enrolled
 	// device, as the deployment's own app is their device.
@@ -184,9 +190,17 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 	if err != nil {
 		return Started{}, err
 	}
+	// The client's rate limit counts every request, so that probing for
+	// unknown users costs as much as asking known ones.
+	if err := s.checkClientRate(c, now); err != nil {
+		return Started{}, err
+	}
 	user, err := s.resolveUser(ctx, c, p, now)
 	if err != nil {
-		return Started{}, err
+		if oe, ok := errors.AsType[*oauth.Error](err); !ok || oe.Code != oauth.UnknownUserID || !s.HideUnknownUsers {
+			return Started{}, err
+		}
+		return s.startDecoy(ctx, c, p, true, now)
 	}
 	if c.UserCodeParameter {
 		if err := s.checkUserCode(ctx, user, p.userCode); err != nil {
@@ -198,6 +212,9 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		return Started{}, fmt.Errorf("load devices of user: %w", err)
 	}
 	if s.WebhookURL == "" && !slices.ContainsFunc(devices, func(d store.Device) bool { return d.RevokedAt.IsZero() }) {
+		if s.HideUnknownUsers {
+			return s.startDecoy(ctx, c, p, false, now)
+		}
 		// Nobody could approve: refuse now rather than leave the client
 		// polling until expiry (CIBA Core §13, access_denied).
 		return Started{}, oauth.Errorf(oauth.AccessDenied, "the user has no authentication device").WithStatus(http.StatusForbidden)

@@ -77,6 +77,10 @@ type Config struct {
 		Interval            time.Duration `koanf:"interval"`               // default 5s
 		MaxBindingMessage   int           `koanf:"max_binding_message"`    // characters; default 64
 		MaxUserCodeFailures int           `koanf:"max_user_code_failures"` // default 5
+		// HideUnknownUsers answers an unknown hint, or a user with no
+		// device, with a decoy auth_req_id that only ever expires, instead
+		// of unknown_user_id or access_denied (ciba.Service); default false.
+		HideUnknownUsers bool `koanf:"hide_unknown_users"`
 		// AuthorizationDetailsTypes are the RFC 9396 authorization_details
 		// types accepted; none means authorization_details is refused.
 		AuthorizationDetailsTypes []string `koanf:"authorization_details_types"`
@@ -113,16 +117,6 @@ type Config struct {
 	Devices struct {
 		EnrolmentTTL time.Duration `koanf:"enrolment_ttl"` // default 10m
 	} `koanf:"devices"`
-
-	// Demo serves the demo console at /demo (web.Demo): always with
-	// --dev, where it uses the demo client; otherwise only when enabled,
-	// with a registered poll-mode client's credentials. It starts
-	// requests for anyone who reaches it: keep it off the internet.
-	Demo struct {
-		Enabled      bool   `koanf:"enabled"`
-		ClientID     string `koanf:"client_id"`
-		ClientSecret string `koanf:"client_secret"`
-	} `koanf:"demo"`
 
 	// Notify configures ping and push delivery.
 	Notify struct {
@@ -261,6 +255,7 @@ func defaults() map[string]any {
 		"ciba.interval":               5 * time.Second,
 		"ciba.max_binding_message":    64,
 		"ciba.max_user_code_failures": 5,
+		"ciba.hide_unknown_users":     false,
 		"devices.enrolment_ttl":       10 * time.Minute,
 		"notify.attempt_timeout":      10 * time.Second,
 		"notify.max_attempts":         8,
@@ -324,8 +319,8 @@ var envKeys = []string{
 	"ciba.hint_rate", "ciba.hint_burst", "ciba.number_matching",
 	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256", "webhook.timeout",
 	"devices.enrolment_ttl", "shutdown_timeout",
-	"demo.enabled", "demo.client_id", "demo.client_secret",
 	"server.read_header_timeout", "server.read_timeout", "server.idle_timeout", "server.max_header_bytes",
+	"ciba.hide_unknown_users",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
 	"housekeeping.interval", "housekeeping.retention", "housekeeping.audit_retention", "housekeeping.batch",
 	"metrics.addr",
@@ -382,9 +377,6 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
 			bad("admin_addr %q is not host:port", c.AdminAddr)
 		}
-	}
-	if c.Demo.Enabled && !c.Dev && (c.Demo.ClientID == "" || c.Demo.ClientSecret == "") {
-		bad("demo.enabled needs demo.client_id and demo.client_secret outside --dev")
 	}
 	if c.Issuer == "" {
 		bad("issuer is required outside --dev (e.g. https://login.example.com)")

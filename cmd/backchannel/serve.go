@@ -36,7 +36,6 @@ import (
 	"github.com/backchannel/backchannel/store/postgres"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
-	"github.com/backchannel/backchannel/web"
 )
 
 func newServeCommand(env *cliEnv) *cobra.Command {
@@ -198,6 +197,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	mx := newMetrics(hub, worker)
 	svc.Observer = mx
 	svc.RequireFAPI = cfg.FAPI.Require
+	svc.HideUnknownUsers = cfg.CIBA.HideUnknownUsers
 	svc.Fatigue = cfg.fatigue()
 	var webhookCallback *httpapi.WebhookCallback
 	if cfg.Webhook.URL != "" {
@@ -246,9 +246,6 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 			return tlsSetup.proxy(httpapi.New(d))
 		}
 		return httpapi.New(d)
-	}
-	if cfg.Dev || cfg.Demo.Enabled {
-		deps.Demo = &web.Demo{Issuer: cfg.Issuer, ClientID: cfg.Demo.ClientID, ClientSecret: cfg.Demo.ClientSecret, Log: log}
 	}
 	deps.Observer = mx
 	// Wake-ups between the instances sharing a PostgreSQL database.
@@ -307,14 +304,8 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	}
 
 	if cfg.Dev {
-		secret, err := printDevSetup(ctx, env.stdout, st, enroller, cfg, adminURL, adminToken)
-		if err != nil {
+		if err := printDevSetup(ctx, env.stdout, st, enroller, cfg, adminURL, adminToken); err != nil {
 			return err
-		}
-		// The demo client is made anew above; the console uses it. The
-		// servers start below, so no request sees the change.
-		if deps.Demo != nil && cfg.Demo.ClientID == "" {
-			deps.Demo.ClientID, deps.Demo.ClientSecret = demoClientID, secret
 		}
 	} else if generatedToken {
 		fmt.Fprintf(env.stdout, "admin token (generated; set BACKCHANNEL_ADMIN_TOKEN to choose one): %s\n", adminToken)
