@@ -322,10 +322,12 @@ func pendingWorker(ctx context.Context, t target, ids []string, interval time.Du
 		var q dueQueue
 		now := time.Now()
 		for j := i; j < len(ids); j += n {
-			// Spread the first polls over one interval.
+			// Each request was created before now, so its first poll is
+			// due one interval from now at the latest; spread the first
+			// polls over the interval after that.
 			var off time.Duration
 			if interval > 0 {
-				off = time.Duration(rand.Int64N(int64(interval)))
+				off = interval + time.Duration(rand.Int64N(int64(interval)))
 			}
 			heap.Push(&q, &dueEntry{id: ids[j], due: now.Add(off), ivl: interval})
 		}
@@ -362,7 +364,10 @@ func pendingWorker(ctx context.Context, t target, ids []string, interval time.Du
 			default:
 				rec.fail(c)
 			}
-			e.due = start.Add(e.ivl)
+			// The interval runs from the answer, not from the request:
+			// the server starts it when it handles the poll, which can be
+			// a queueing delay after the request was sent.
+			e.due = time.Now().Add(e.ivl)
 			heap.Fix(&q, 0)
 		}
 	}

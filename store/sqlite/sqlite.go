@@ -59,21 +59,15 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	}
 	f.Close()
 
-	w, err := sql.Open("sqlite", dsn(abs, false))
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
-	}
+	drv := &sqlite.Driver{}
+	w := sql.OpenDB(stmtCacheConnector{dsn: dsn(abs, false), drv: drv})
 	w.SetMaxOpenConns(1)
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
 
-	r, err := sql.Open("sqlite", dsn(abs, true))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
-	}
+	r := sql.OpenDB(stmtCacheConnector{dsn: dsn(abs, true), drv: drv})
 	n := max(4, runtime.GOMAXPROCS(0))
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
