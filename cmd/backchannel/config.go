@@ -118,6 +118,16 @@ type Config struct {
 		EnrolmentTTL time.Duration `koanf:"enrolment_ttl"` // default 10m
 	} `koanf:"devices"`
 
+	// Demo serves the demo console at /demo (web.Demo): always with
+	// --dev, where it uses the demo client; otherwise only when enabled,
+	// with a registered poll-mode client's credentials. It starts
+	// requests for anyone who reaches it: keep it off the internet.
+	Demo struct {
+		Enabled      bool   `koanf:"enabled"`
+		ClientID     string `koanf:"client_id"`
+		ClientSecret string `koanf:"client_secret"`
+	} `koanf:"demo"`
+
 	// Notify configures ping and push delivery.
 	Notify struct {
 		AttemptTimeout time.Duration `koanf:"attempt_timeout"` // per attempt; default 10s
@@ -319,6 +329,7 @@ var envKeys = []string{
 	"ciba.hint_rate", "ciba.hint_burst", "ciba.number_matching",
 	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256", "webhook.timeout",
 	"devices.enrolment_ttl", "shutdown_timeout",
+	"demo.enabled", "demo.client_id", "demo.client_secret",
 	"server.read_header_timeout", "server.read_timeout", "server.idle_timeout", "server.max_header_bytes",
 	"ciba.hide_unknown_users",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
@@ -377,6 +388,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
 			bad("admin_addr %q is not host:port", c.AdminAddr)
 		}
+	}
+	if c.Demo.Enabled && !c.Dev && (c.Demo.ClientID == "" || c.Demo.ClientSecret == "") {
+		bad("demo.enabled needs demo.client_id and demo.client_secret outside --dev")
 	}
 	if c.Issuer == "" {
 		bad("issuer is required outside --dev (e.g. https://login.example.com)")

@@ -36,6 +36,7 @@ import (
 	"github.com/backchannel/backchannel/store/postgres"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
+	"github.com/backchannel/backchannel/web"
 )
 
 func newServeCommand(env *cliEnv) *cobra.Command {
@@ -247,6 +248,9 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		}
 		return httpapi.New(d)
 	}
+	if cfg.Dev || cfg.Demo.Enabled {
+		deps.Demo = &web.Demo{Issuer: cfg.Issuer, ClientID: cfg.Demo.ClientID, ClientSecret: cfg.Demo.ClientSecret, Log: log}
+	}
 	deps.Observer = mx
 	// Wake-ups between the instances sharing a PostgreSQL database.
 	bus, runBus := wakeBus(st, log)
@@ -304,8 +308,14 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	}
 
 	if cfg.Dev {
-		if err := printDevSetup(ctx, env.stdout, st, enroller, cfg, adminURL, adminToken); err != nil {
+		secret, err := printDevSetup(ctx, env.stdout, st, enroller, cfg, adminURL, adminToken)
+		if err != nil {
 			return err
+		}
+		// The demo client is made anew above; the console uses it. The
+		// servers start below, so no request sees the change.
+		if deps.Demo != nil && cfg.Demo.ClientID == "" {
+			deps.Demo.ClientID, deps.Demo.ClientSecret = demoClientID, secret
 		}
 	} else if generatedToken {
 		fmt.Fprintf(env.stdout, "admin token (generated; set BACKCHANNEL_ADMIN_TOKEN to choose one): %s\n", adminToken)
