@@ -129,7 +129,13 @@ func (b *Bus) listen(ctx context.Context, cfg *pgx.ConnConfig, listening func())
 	if err != nil {
 		return err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		// The connection may be dead already: don't wait long to say
+		// goodbye.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		conn.Close(cctx)
+	}()
 	var schema string
 	if err := conn.QueryRow(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
 		return err
