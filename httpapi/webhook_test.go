@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"bytes"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -17,6 +19,8 @@ import (
 
 	"github.com/backchannel/backchannel/ciba"
 	"github.com/backchannel/backchannel/httpapi"
+	"github.com/backchannel/backchannel/mtls"
+	"github.com/backchannel/backchannel/mtls/mtlstest"
 	"github.com/backchannel/backchannel/notify"
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/webhook"
@@ -190,6 +194,85 @@ func TestWebhookDecisionSummaryMismatch(t *testing.T) {
 	wantError(t, f.callback(n.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body)), http.StatusBadRequest, "invalid_request")
 	body = []byte(`{"decision":"maybe","summary":"x"}`)
 	wantError(t, f.callback(n.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body)), http.StatusBadRequest, "invalid_request")
+}
+
+func TestWebhookExpiredAndNotMe(t *testing.T) {
+	f, wr := newWebhookFlow(t)
+	reg := func() string {
+		r := f.start(url.Values{"scope": {"openid"}, "login_hint": {"u1"}})
+		if r.status != http.StatusOK {
+			t.Fatalf("bc-authorize = %d %v", r.status, r.body)
+		}
+		return r.str("auth_req_id")
+	}
+	first := reg()
+	n1 := wr.wait(t)
+	second := reg()
+	n2 := wr.wait(t)
+
+	// "This wasn't me" through the webhook: denied and audited.
+	body, _ := json.Marshal(map[string]any{"decision": "deny", "summary": n1.Summary, "reason": "not_me"})
+	if res := f.callback(n1.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body)); res.status != http.StatusNoContent {
+		t.Fatalf("not_me callback = %d %v, want 204", res.status, res.body)
+	}
+	wantError(t, f.poll(first), http.StatusBadRequest, "access_denied")
+	evs, _ := f.store.AuditEvents(t.Context(), store.AuditQuery{RequestID: n1.RequestID})
+	if !hasDenial(evs, ciba.ReasonNotMe) {
+		t.Errorf("audit = %+v, want request.denied with reason not_me", evs)
+	}
+	bad, _ := json.Marshal(map[string]any{"decision": "approve", "summary": n2.Summary, "reason": "not_me"})
+	wantError(t, f.callback(n2.RequestID, bad, webhook.Sign(webhookSecret, f.clock.Now(), bad)), http.StatusBadRequest, "invalid_request")
+
+	// A decision after expiry: as a device decision.
+	f.clock.Advance(10 * time.Minute)
+	body, _ = json.Marshal(map[string]any{"decision": "approve", "summary": n2.Summary})
+	wantError(t, f.callback(n2.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body)), http.StatusGone, "invalid_request")
+	wantError(t, f.poll(second), http.StatusBadRequest, "expired_token")
+}
+
+func TestWebhookCallbackOverMTLS(t *testing.T) {
+	cert := mtlstest.SelfSigned(t, &x509.Certificate{Subject: pkix.Name{CommonName: "bank backend"}})
+	other := mtlstest.SelfSigned(t, &x509.Certificate{Subject: pkix.Name{CommonName: "someone else"}})
+	opts := testOptions{tls: true}
+	opts.deps = func(d *httpapi.Deps) {
+		d.CIBA.WebhookURL = "https://bank.invalid/hook" // not delivered: no worker runs
+		d.Webhook = &httpapi.WebhookCallback{Secret: webhookSecret, CertificateSHA256: mtls.Thumbprint(cert.Leaf)}
+	}
+	s := startTestServer(t, opts)
+	id, secret := s.createClient(nil)
+	s.createUser(map[string]any{"sub": "u1"})
+	f := &flow{testServer: s, clientID: id, secret: secret}
+	r := f.start(url.Values{"scope": {"openid"}, "login_hint": {"u1"}})
+	if r.status != http.StatusOK {
+		t.Fatalf("bc-authorize = %d %v", r.status, r.body)
+	}
+	pending, err := s.svc.Pending(t.Context(), "u1")
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("Pending = %v, %v", pending, err)
+	}
+	body, _ := json.Marshal(map[string]any{"decision": "approve", "summary": pending[0].Digest()})
+	call := func(hc *http.Client) int {
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.URL+"/webhook/v1/requests/"+pending[0].RequestID+"/decision", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := call(mtlstest.Client(s.Server)); got != http.StatusUnauthorized {
+		t.Errorf("unsigned, no certificate = %d, want 401", got)
+	}
+	if got := call(mtlstest.Client(s.Server, other)); got != http.StatusUnauthorized {
+		t.Errorf("unsigned, another certificate = %d, want 401", got)
+	}
+	if got := call(mtlstest.Client(s.Server, cert)); got != http.StatusNoContent {
+		t.Fatalf("unsigned, the configured certificate = %d, want 204", got)
+	}
+	if tok := f.poll(r.str("auth_req_id")); tok.status != http.StatusOK {
+		t.Errorf("token = %d %v", tok.status, tok.body)
+	}
 }
 
 // fatigueFlow is a server with two clients and user u1 with a device.
