@@ -62,6 +62,10 @@ type Started struct {
 	// ExpiresAt is when the request expires: the time just before the
 	// request was sent, plus ExpiresIn.
 	ExpiresAt time.Time
+	// MatchingNumber is the number to show the user when the OP runs
+	// number matching (backchannel's ciba.number_matching): the user
+	// picks it among others on their device. Empty otherwise.
+	MatchingNumber string
 }
 
 // Tokens is a successful token response (RFC 6749 §5.1, CIBA Core
@@ -101,9 +105,10 @@ func (c *Client) Initiate(ctx context.Context, req AuthRequest) (Started, error)
 		return Started{}, responseError(status, body)
 	}
 	var resp struct {
-		AuthReqID string      `json:"auth_req_id"`
-		ExpiresIn json.Number `json:"expires_in"`
-		Interval  json.Number `json:"interval"`
+		AuthReqID      string      `json:"auth_req_id"`
+		ExpiresIn      json.Number `json:"expires_in"`
+		Interval       json.Number `json:"interval"`
+		MatchingNumber string      `json:"matching_number"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return Started{}, fmt.Errorf("backchannel authentication response: %w", err)
@@ -128,6 +133,8 @@ func (c *Client) Initiate(ctx context.Context, req AuthRequest) (Started, error)
 		ExpiresIn: expires,
 		Interval:  interval,
 		ExpiresAt: sent.Add(expires),
+
+		MatchingNumber: resp.MatchingNumber,
 	}, nil
 }
 

@@ -54,6 +54,7 @@ type demoRun struct {
 	Error          string         `json:"error,omitempty"`
 	StartedAt      time.Time      `json:"started_at"`
 	ExpiresAt      time.Time      `json:"expires_at,omitzero"`
+	MatchingNumber string         `json:"matching_number,omitempty"` // under number matching
 	DecidedAt      time.Time      `json:"decided_at,omitzero"`
 	TokenType      string         `json:"token_type,omitempty"`
 	Scope          string         `json:"scope,omitempty"`
@@ -117,7 +118,9 @@ func (d *Demo) Start() http.Handler {
 			d.writeRun(w, http.StatusOK, run)
 			return
 		}
-		d.update(run, func(r *demoRun) { r.State, r.ExpiresAt = "pending", started.ExpiresAt.UTC() })
+		d.update(run, func(r *demoRun) {
+			r.State, r.ExpiresAt, r.MatchingNumber = "pending", started.ExpiresAt.UTC(), started.MatchingNumber
+		})
 		go func() {
 			defer cancel()
 			d.follow(ctx, c, run, started)

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,21 +153,7 @@ func TestBrowserDeviceAndConsole(t *testing.T) {
 	}
 	srv := startDevServer(t, bin, t.TempDir())
 	browser := newBrowser(t)
-
-	device := newTab(t, browser)
-	inTab(t, device, "enrol through the link",
-		chromedp.EmulateViewport(412, 900),
-		chromedp.Navigate(srv.issuer+"/device#enrol="+srv.code),
-		chromedp.WaitVisible(chromedp.CSS("#enrol-button")),
-		chromedp.SetValue(chromedp.CSS("#device-name"), "Test phone"),
-		chromedp.Click(chromedp.CSS("#enrol-button")),
-		waitJS(`document.querySelector("#status").textContent === "Connected"`),
-	)
-	subject := text(t, device, "#subject")
-	hash := value(t, device, "read the URL", chromedp.Evaluate[string](`location.hash`))
-	if subject != "demo-user" || hash != "" {
-		t.Fatalf("after enrolment: subject %q, location.hash %q; want demo-user and no code in the URL", subject, hash)
-	}
+	device := enrolDevice(t, browser, srv)
 
 	console := newTab(t, browser)
 	inTab(t, console, "open the demo console", chromedp.Navigate(srv.issuer+"/demo"), chromedp.WaitVisible(chromedp.CSS("#start-form")))
@@ -211,6 +199,71 @@ func TestBrowserDeviceAndConsole(t *testing.T) {
 			if !strings.HasPrefix(outcome, tt.outcome) {
 				t.Errorf("device outcome %q, want %q…", outcome, tt.outcome)
 			}
+			if tt.button == "not-me" {
+				// The report reaches the server: it is counted per client.
+				resp, err := http.Get(srv.issuer + "/metrics")
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if want := `backchannel_reports_not_me_total{client_id="demo-client"} 1`; !strings.Contains(string(body), want) {
+					t.Errorf("/metrics lacks %s", want)
+				}
+			}
 		})
 	}
+}
+
+// enrolDevice opens the enrolment link of srv in a new phone-sized tab,
+// enrols, and waits until the app follows the user's requests.
+func enrolDevice(t *testing.T, browser context.Context, srv *devServer) context.Context {
+	t.Helper()
+	device := newTab(t, browser)
+	inTab(t, device, "enrol through the link",
+		chromedp.EmulateViewport(412, 900),
+		chromedp.Navigate(srv.issuer+"/device#enrol="+srv.code),
+		chromedp.WaitVisible(chromedp.CSS("#enrol-button")),
+		chromedp.SetValue(chromedp.CSS("#device-name"), "Test phone"),
+		chromedp.Click(chromedp.CSS("#enrol-button")),
+		waitJS(`document.querySelector("#status").textContent === "Connected"`),
+	)
+	subject := text(t, device, "#subject")
+	hash := value(t, device, "read the URL", chromedp.Evaluate[string](`location.hash`))
+	if subject != "demo-user" || hash != "" {
+		t.Fatalf("after enrolment: subject %q, location.hash %q; want demo-user and no code in the URL", subject, hash)
+	}
+
+	return device
+}
+
+// TestBrowserNumberMatching runs the server with number matching: the
+// console shows the number the client was given, and the device lets the
+// user approve only after picking one.
+func TestBrowserNumberMatching(t *testing.T) {
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BACKCHANNEL_CIBA_NUMBER_MATCHING", "true") // read by the server process
+	srv := startDevServer(t, bin, t.TempDir())
+	browser := newBrowser(t)
+	device := enrolDevice(t, browser, srv)
+	console := newTab(t, browser)
+	inTab(t, console, "open the demo console", chromedp.Navigate(srv.issuer+"/demo"), chromedp.WaitVisible(chromedp.CSS("#start-form")))
+
+	startDemo(t, console, "Match 1")
+	number := text(t, console, "#matching-number")
+	if len(number) != 2 {
+		t.Fatalf("console matching number %q, want two digits", number)
+	}
+	inTab(t, device, "see the choices",
+		waitJS(`document.querySelectorAll("#requests .request .number").length === 3`),
+		waitJS(`document.querySelector("#requests .request .approve").disabled`),
+		void(chromedp.Evaluate[any](fmt.Sprintf(`[...document.querySelectorAll("#requests .number")].find(b => b.textContent === %q).click()`, number))),
+		waitJS(`!document.querySelector("#requests .request .approve").disabled`),
+	)
+	screenshot(t, device, "device-number-matching.png")
+	answer(t, device, "Match 1", "approve")
+	inTab(t, console, "see the tokens", waitJS(`document.querySelector("#run-state").textContent === "approved"`))
 }

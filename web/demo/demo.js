@@ -46,6 +46,8 @@ function render(run) {
   $("run-state").textContent = run.state;
   $("run-state").dataset.state = run.state;
   $("run-error").textContent = run.error || "";
+  $("matching-number").textContent = run.matching_number || "";
+  $("matching").hidden = !run.matching_number;
   const final = ["approved", "denied", "expired", "failed"].includes(run.state);
   $("step-pending").className = run.state === "starting" ? "" : "done";
   $("step-decided").className = !final ? "" : run.state === "approved" ? "done" : "failed";

@@ -73,6 +73,7 @@ function canonical(s) {
     binding_message: s.binding_message, scopes: s.scopes ?? [],
     acr_values: s.acr_values ?? [], authorization_details: s.authorization_details ?? [],
     expires_at: s.expires_at,
+    ...(s.number_choices ? { number_choices: s.number_choices } : {}),
   }).replace(/\u2028/g, "\\u2028").replace(/\u2029/g, "\\u2029");
 }
 
@@ -253,6 +254,24 @@ function addCard(dev, s) {
     acr.textContent = "Requested assurance: " + s.acr_values.join(", ");
     acr.hidden = false;
   }
+  // Number matching: the user picks the number the other screen shows;
+  // Approve waits for a pick.
+  if (Array.isArray(s.number_choices) && s.number_choices.length) {
+    const box = el.querySelector(".numbers");
+    for (const n of s.number_choices) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "number";
+      b.textContent = String(n);
+      b.addEventListener("click", () => {
+        el.dataset.number = String(n);
+        for (const o of box.querySelectorAll(".number")) o.setAttribute("aria-pressed", String(o === b));
+        tick();
+      });
+      box.append(b);
+    }
+    box.hidden = false;
+  }
   el.querySelector(".approve").addEventListener("click", () => decide(dev, s, el, "approve"));
   el.querySelector(".deny").addEventListener("click", () => decide(dev, s, el, "deny"));
   el.querySelector(".not-me").addEventListener("click", () => decide(dev, s, el, "deny", "not_me"));
@@ -289,6 +308,8 @@ function tick() {
     } else {
       const m = Math.floor(left / 60), sec = String(left % 60).padStart(2, "0");
       cd.textContent = "Expires in " + m + ":" + sec;
+      for (const b of el.querySelectorAll(".actions button")) b.disabled = el.dataset.busy === "1";
+      if (summary.number_choices && !el.dataset.number) el.querySelector(".approve").disabled = true;
     }
     cd.classList.toggle("soon", left < 30);
   }
@@ -296,6 +317,7 @@ function tick() {
 
 async function decide(dev, s, el, decision, reason) {
   const buttons = el.querySelectorAll(".actions button");
+  el.dataset.busy = "1";
   for (const b of buttons) b.disabled = true;
   const result = el.querySelector(".result");
   try {
@@ -303,6 +325,7 @@ async function decide(dev, s, el, decision, reason) {
     // "This wasn't me" is a deny that also reports the request; a server
     // that does not know the claim ignores it and records a plain deny.
     if (reason) claims.reason = reason;
+    if (decision === "approve" && el.dataset.number) claims.number = el.dataset.number;
     const jws = await signJWS(dev.keys.privateKey, { typ: "decision+jwt", kid: dev.deviceID }, claims);
     const url = dev.api + "/requests/" + encodeURIComponent(s.request_id) + "/decision";
     const resp = await fetch(url, {
@@ -321,7 +344,7 @@ async function decide(dev, s, el, decision, reason) {
     removeCard(s.request_id);
   } catch (err) {
     result.textContent = "Could not send your answer: " + err.message;
-    for (const b of buttons) b.disabled = false;
+    el.dataset.busy = "";
     tick();
   }
 }
