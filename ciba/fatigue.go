@@ -27,6 +27,13 @@ type Fatigue struct {
 	MaxPendingPerUser int
 	// MaxPendingPerClientUser caps the pending requests of one user from
 	// one client.
+	//
+	// The caps are counted (Store.PendingRequests, at most a cap's worth
+	// of rows) before the request is stored, not in the same
+	// transaction: requests racing each other may pass a cap by the
+	// number in flight. Upgrade path: a conditional insert in
+	// Store.CreateRequest if that ever matters; a bomber is held by the
+	// rate limits first.
 	MaxPendingPerClientUser int
 	// ClientRate (requests per second) and ClientBurst limit the requests
 	// one client starts.
