@@ -36,7 +36,6 @@ import (
 	"github.com/backchannel/backchannel/store/postgres"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
-	"github.com/backchannel/backchannel/web"
 )
 
 func newServeCommand(env *cliEnv) *cobra.Command {
@@ -249,7 +248,11 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		return httpapi.New(d)
 	}
 	if cfg.Dev || cfg.Demo.Enabled {
-		deps.Demo = &web.Demo{Issuer: cfg.Issuer, ClientID: cfg.Demo.ClientID, ClientSecret: cfg.Demo.ClientSecret, Log: log}
+		demo, err := demoConsole(cfg, tlsSetup.devCA, log)
+		if err != nil {
+			return err
+		}
+		deps.Demo = demo
 	}
 	deps.Observer = mx
 	// Wake-ups between the instances sharing a PostgreSQL database.
