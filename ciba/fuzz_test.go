@@ -162,15 +162,17 @@ func FuzzBackchannelRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add("openid", "alice", "", "", "Order 42", "", "", "", "", "")
-	f.Add("openid email", "alice@example.com", "", "", "", "120", "", "", "acr_values", "urn:a urn:b")
-	f.Add("openid", "", e.hintToken(f, map[string]any{"sub_id": map[string]string{"format": "email", "email": "alice@example.com"}}), "", "", "", "", "", "", "")
-	f.Add("openid", "", "", idToken, "", "", "", "", "", "")
-	f.Add("openid", "", "", "", "", "", e.requestObject(f, "seed-1", nil), "", "", "")
-	f.Add("openid", "alice", "", "", "", "", "", `[{"type":"payment_initiation","actions":["initiate"]}]`, "", "")
-	f.Add("openid", "alice", "", "", "rtl \u202e", "-1", "", "", "user_code", strings.Repeat("9", 300))
-	f.Add("profile", "nobody", "x.y.z", "a.b.c", "", "99999999999999999999", "..", "[]", "client_notification_token", "")
-	f.Fuzz(func(t *testing.T, scope, loginHint, hintToken, idTokenHint, binding, expiry, request, details, extraKey, extraVal string) {
+	f.Add("openid", "alice", "", "", "Order 42", "", "", "", "", "", false)
+	f.Add("openid email", "alice@example.com", "", "", "", "120", "", "", "acr_values", "urn:a urn:b", false)
+	f.Add("openid", "", e.hintToken(f, map[string]any{"sub_id": map[string]string{"format": "email", "email": "alice@example.com"}}), "", "", "", "", "", "", "", false)
+	f.Add("openid", "", "", idToken, "", "", "", "", "", "", false)
+	f.Add("openid", "", "", "", "", "", e.requestObject(f, "seed-1", nil), "", "", "", false)
+	f.Add("openid", "alice", "", "", "", "", "", `[{"type":"payment_initiation","actions":["initiate"]}]`, "", "", false)
+	f.Add("openid", "alice", "", "", "rtl \u202e", "-1", "", "", "user_code", strings.Repeat("9", 300), false)
+	f.Add("profile", "nobody", "x.y.z", "a.b.c", "", "99999999999999999999", "..", "[]", "client_notification_token", "", false)
+	f.Add("openid", "nobody@example.com", "", "", "Order 7", "60", "", "", "", "", true)
+	f.Fuzz(func(t *testing.T, scope, loginHint, hintToken, idTokenHint, binding, expiry, request, details, extraKey, extraVal string, hide bool) {
+		e.svc.HideUnknownUsers = hide // ciba.hide_unknown_users
 		form := oauth.Form{}
 		set := func(k, v string) {
 			if v != "" {
