@@ -230,6 +230,38 @@ func TestWebhookExpiredAndNotMe(t *testing.T) {
 	wantError(t, f.poll(second), http.StatusBadRequest, "expired_token")
 }
 
+func TestWebhookNumberMatching(t *testing.T) {
+	f, wr := newWebhookFlow(t)
+	f.svc.Fatigue.NumberMatching = true
+	for _, right := range []bool{false, true} {
+		r := f.start(url.Values{"scope": {"openid"}, "login_hint": {"u1"}})
+		code := r.str("matching_number")
+		if r.status != http.StatusOK || code == "" {
+			t.Fatalf("bc-authorize = %d %v, want a matching_number", r.status, r.body)
+		}
+		n := wr.wait(t)
+		if len(n.NumberChoices) != 3 || !slices.Contains(n.NumberChoices, code) {
+			t.Fatalf("number_choices = %v, want 3 including %s", n.NumberChoices, code)
+		}
+		pick := code
+		if !right {
+			pick = n.NumberChoices[slices.IndexFunc(n.NumberChoices, func(c string) bool { return c != code })]
+		}
+		body, _ := json.Marshal(map[string]any{"decision": "approve", "summary": n.Summary, "number": pick})
+		res := f.callback(n.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body))
+		tok := f.poll(r.str("auth_req_id"))
+		if right {
+			if res.status != http.StatusNoContent || tok.status != http.StatusOK {
+				t.Errorf("right pick: callback = %d %v, token = %d %v", res.status, res.body, tok.status, tok.body)
+			}
+			continue
+		}
+		wantError(t, res, http.StatusBadRequest, "invalid_request")
+		wantError(t, tok, http.StatusBadRequest, "access_denied")
+		wr.wait(t) // the denial's request.decided
+	}
+}
+
 func TestWebhookCallbackOverMTLS(t *testing.T) {
 	cert := mtlstest.SelfSigned(t, &x509.Certificate{Subject: pkix.Name{CommonName: "bank backend"}})
 	other := mtlstest.SelfSigned(t, &x509.Certificate{Subject: pkix.Name{CommonName: "someone else"}})
