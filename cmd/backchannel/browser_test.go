@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -154,6 +156,18 @@ func TestBrowserDeviceAndConsole(t *testing.T) {
 	srv := startDevServer(t, bin, t.TempDir())
 	browser := newBrowser(t)
 	device := enrolDevice(t, browser, srv)
+
+	// The app is an installable PWA: Chromium finds its manifest, icon and
+	// service worker good enough to offer installation.
+	inTab(t, device, "wait for the service worker",
+		void(chromedp.Evaluate[bool](`navigator.serviceWorker.ready.then(() => true)`, chromedp.EvalAwaitPromise)))
+	installability := value(t, device, "ask whether the app is installable",
+		chromedp.Action[page.GetInstallabilityErrorsResult](func(ctx context.Context, tg *chromedp.Target) (page.GetInstallabilityErrorsResult, error) {
+			return cdp.Call(ctx, tg, page.GetInstallabilityErrors, cdp.Empty{})
+		}))
+	for _, e := range installability.InstallabilityErrors {
+		t.Errorf("the device app is not installable: %s", e.ErrorID)
+	}
 
 	console := newTab(t, browser)
 	inTab(t, console, "open the demo console", chromedp.Navigate(srv.issuer+"/demo"), chromedp.WaitVisible(chromedp.CSS("#start-form")))
