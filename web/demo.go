@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -66,6 +67,9 @@ type demoStart struct {
 	BindingMessage string `json:"binding_message"`
 	Scope          string `json:"scope"`
 	ACRValues      string `json:"acr_values"`
+	// AuthorizationDetails is RFC 9396 authorization_details as JSON
+	// text, sent as it is; empty sends none.
+	AuthorizationDetails string `json:"authorization_details"`
 }
 
 // Start serves POST /demo/api/requests: it starts a request and answers
@@ -80,7 +84,7 @@ func (d *Demo) Start() http.Handler {
 			return
 		}
 		var in demoStart
-		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&in); err != nil {
 			oauth.WriteError(w, oauth.Errorf(oauth.InvalidRequest, "the body is not a valid request"))
@@ -104,6 +108,9 @@ func (d *Demo) Start() http.Handler {
 			LoginHint:      in.LoginHint,
 			BindingMessage: in.BindingMessage,
 			ACRValues:      strings.Fields(in.ACRValues),
+		}
+		if ad := strings.TrimSpace(in.AuthorizationDetails); ad != "" {
+			req.Extra = url.Values{"authorization_details": {ad}}
 		}
 		if len(req.Scopes) == 0 {
 			req.Scopes = []string{"openid", "profile", "email"}

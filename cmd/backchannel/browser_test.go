@@ -153,6 +153,7 @@ func TestBrowserDeviceAndConsole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Setenv("BACKCHANNEL_CIBA_AUTHORIZATION_DETAILS_TYPES", "payment_initiation") // read by the server process
 	srv := startDevServer(t, bin, t.TempDir())
 	browser := newBrowser(t)
 	device := enrolDevice(t, browser, srv)
@@ -173,11 +174,20 @@ func TestBrowserDeviceAndConsole(t *testing.T) {
 	inTab(t, console, "open the demo console", chromedp.Navigate(srv.issuer+"/demo"), chromedp.WaitVisible(chromedp.CSS("#start-form")))
 
 	t.Run("Approve", func(t *testing.T) {
+		const payment = `[{"type": "payment_initiation", "instructedAmount": {"currency": "EUR", "amount": "123.50"}, "creditorName": "Merchant A"}]`
+		inTab(t, console, "ask for a payment", chromedp.SetValue(chromedp.CSS("#authorization-details"), payment))
 		startDemo(t, console, "Okinawa 4711")
+		inTab(t, console, "ask for no payment", void(chromedp.Evaluate[string](`document.querySelector("#authorization-details").value = ""`)))
 		inTab(t, device, "see the request",
 			waitJS(`[...document.querySelectorAll("#requests .binding")].some(e => e.textContent === "Okinawa 4711")`),
 			waitJS(`document.querySelector("#requests .countdown").textContent.startsWith("Expires in")`),
 		)
+		details := text(t, device, "#requests .details")
+		for _, want := range []string{"Payment initiation", "Instructed amount", "EUR", "123.50", "Creditor name", "Merchant A"} {
+			if !strings.Contains(details, want) {
+				t.Errorf("authorization_details shown as %q, want %q in it", details, want)
+			}
+		}
 		scopes := text(t, device, "#requests .scopes")
 		if !strings.Contains(scopes, "Your email address") {
 			t.Errorf("scopes shown %q, want them in plain words", scopes)

@@ -330,6 +330,7 @@ var envKeys = []string{
 	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256", "webhook.timeout",
 	"devices.enrolment_ttl", "shutdown_timeout",
 	"demo.enabled", "demo.client_id", "demo.client_secret",
+	"ciba.authorization_details_types",
 	"server.read_header_timeout", "server.read_timeout", "server.idle_timeout", "server.max_header_bytes",
 	"ciba.hide_unknown_users",
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
@@ -357,7 +358,7 @@ func loadConfig(path string, getenv func(string) string, flags map[string]any) (
 	for _, key := range envKeys {
 		name := "BACKCHANNEL_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
 		if v := getenv(name); v != "" {
-			if key == "registration.initial_access_tokens" || key == "keys.algs" || key == "egress.allow" || key == "tls.trusted_proxies" || key == "tokens.resource_servers" || key == "dpop.algs" {
+			if key == "registration.initial_access_tokens" || key == "keys.algs" || key == "egress.allow" || key == "tls.trusted_proxies" || key == "tokens.resource_servers" || key == "dpop.algs" || key == "ciba.authorization_details_types" {
 				env[key] = strings.Split(v, ",")
 			} else {
 				env[key] = v

@@ -19,6 +19,7 @@ $("start-form").addEventListener("submit", async (ev) => {
         binding_message: $("binding-message").value,
         scope: $("scope").value,
         acr_values: $("acr-values").value,
+        authorization_details: $("authorization-details").value,
       }),
     });
     const run = await resp.json();

@@ -180,7 +180,7 @@ function scopeWords(scope) {
 }
 
 function humanKey(k) {
-  const s = String(k).replace(/[_-]+/g, " ");
+  const s = String(k).replace(/([a-z0-9])([A-Z])/g, "$1 $2").replace(/[_-]+/g, " ").toLowerCase();
   return s.charAt(0).toUpperCase() + s.slice(1);
 }
 
@@ -209,11 +209,13 @@ function renderValue(v) {
 }
 
 function renderDetail(d) {
-  const dl = renderValue(d);
-  if (dl.tagName === "DL" && d.type !== undefined) {
+  if (d === null || typeof d !== "object" || Array.isArray(d)) return renderValue(d);
+  const { type, ...rest } = d; // the type is the heading
+  const dl = renderValue(rest);
+  if (dl.tagName === "DL" && type !== undefined) {
     const kind = document.createElement("div");
     kind.className = "kind";
-    kind.textContent = humanKey(d.type);
+    kind.textContent = humanKey(type);
     dl.prepend(kind);
   }
   return dl;
