@@ -337,7 +337,7 @@ async function decide(dev, s, el, decision, reason) {
     });
     if (resp.status !== 204) {
       const body = await resp.json().catch(() => ({}));
-      if (resp.status === 401) return revoked();
+      if (resp.status === 401) return refused();
       throw new Error(body.error_description || body.error || "HTTP " + resp.status);
     }
     const who = s.client_name || s.client_id;
@@ -370,7 +370,7 @@ async function follow(dev) {
         headers: { Accept: "text/event-stream", Authorization: await deviceProof(dev, "GET", url) },
         cache: "no-store", signal: ctl.signal,
       });
-      if (resp.status === 401) return revoked();
+      if (resp.status === 401) return refused();
       if (resp.status >= 400 && resp.status < 500 && resp.status !== 408 && resp.status !== 429) {
         setStatus("Stopped");
         setError("The server refused this device (HTTP " + resp.status + "). Is this device's clock right?");
@@ -434,13 +434,22 @@ function dispatch(dev, event, data, seen) {
   } // other events are ignored (device-api.md)
 }
 
-async function revoked() {
+// refused handles a 401: the device was revoked, or this device's clock
+// is so far off that its proofs are refused (the server does not say
+// which). The key is kept, so a clock fix recovers; "Remove this device"
+// forgets it.
+function refused() {
   stream = null;
+  for (const id of [...cards.keys()]) removeCard(id);
+  setStatus("Stopped");
+  setError("The server refused this device. It may have been removed (remove it here and open a new enrolment link), or this device's clock may be wrong.");
+}
+
+async function forgotten() {
   await forgetDevice();
   for (const id of [...cards.keys()]) removeCard(id);
   $("device-footer").hidden = true;
   setStatus("");
-  setError("This device is no longer enrolled. Open a new enrolment link to set it up again.");
   show("not-enrolled");
 }
 
@@ -460,8 +469,10 @@ async function forget(dev) {
   try {
     await fetch(url, { method: "DELETE", headers: { Authorization: await deviceProof(dev, "DELETE", url) } });
   } catch { /* forgotten locally all the same */ }
-  if (stream) stream.abort();
-  await revoked();
+  const s = stream;
+  stream = null;
+  if (s) s.abort();
+  await forgotten();
   setError("");
 }
 
