@@ -458,6 +458,14 @@ function start(dev) {
   $("subject").textContent = dev.subject;
   $("device-footer").hidden = false;
   $("forget-button").onclick = () => forget(dev);
+  // Notifications for requests that arrive while the page is hidden;
+  // the permission is asked for only when the user presses the button.
+  const nb = $("notify-button");
+  nb.hidden = !("Notification" in window) || Notification.permission !== "default";
+  nb.onclick = async () => {
+    await Notification.requestPermission();
+    nb.hidden = Notification.permission !== "default";
+  };
   show("ready");
   updateIdle();
   follow(dev);
