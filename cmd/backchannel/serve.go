@@ -190,8 +190,8 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 			MaxUserCodeFailures: cfg.CIBA.MaxUserCodeFailures,
 			NotificationWindow:  cfg.Notify.Window,
 		},
-		Changed:                  hub.Notify,
-		Queued:                   worker.Wake,
+		// Changed and Queued are set by the wake-up wiring below, which
+		// also reaches other instances.
 		AuthorizationDetailTypes: cfg.CIBA.AuthorizationDetailsTypes,
 	}
 	mx := newMetrics(hub, worker)
