@@ -44,6 +44,13 @@ type Fatigue struct {
 	// and phone number does not escape the limit.
 	HintRate  rate.Limit
 	HintBurst int
+	// PollRate (polls per second) and PollBurst limit the token requests
+	// for one auth_req_id. A client polling one request in a tight loop
+	// first gets slow_down, which the store records; past this limit it
+	// is refused before the store is touched, so it cannot load the
+	// database, and other requests and clients are unaffected.
+	PollRate  rate.Limit
+	PollBurst int
 	// NumberMatching makes every request carry a two-digit code that the
 	// relying party shows and the user must pick on the device among
 	// decoys (Started.MatchingNumber, Summary.NumberChoices).
@@ -109,6 +116,19 @@ func (s *Service) checkClientRate(c store.Client, now time.Time) error {
 	if !s.clientLimits.allow(c.ID, s.Fatigue.ClientRate, s.Fatigue.ClientBurst, now) {
 		s.observeRateLimited("client")
 		return rateLimited("client")
+	}
+	return nil
+}
+
+// checkPollRate applies the per-request poll limit to a token request
+// for the request whose auth_req_id hashes to h.
+func (s *Service) checkPollRate(c store.Client, h []byte, now time.Time) error {
+	if !s.pollLimits.allow(c.ID+"/"+string(h), s.Fatigue.PollRate, s.Fatigue.PollBurst, now) {
+		s.observeRateLimited("poll")
+		// The token endpoint's own code for polling too fast (CIBA Core
+		// §11), with 429 (RFC 6585 §4): this answer did not even look
+		// the request up.
+		return oauth.Errorf(oauth.SlowDown, "polling far faster than the interval; wait before polling again").WithStatus(http.StatusTooManyRequests)
 	}
 	return nil
 }

@@ -152,7 +152,7 @@ type Service struct {
 	// device, as the deployment's own app is their device.
 	WebhookURL string
 
-	clientLimits, hintLimits limiters
+	clientLimits, hintLimits, pollLimits limiters
 }
 
 func (s *Service) queued() {
@@ -299,6 +299,9 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 	}
 	if authReqID == "" {
 		return token.Response{}, oauth.Errorf(oauth.InvalidRequest, "auth_req_id is required")
+	}
+	if err := s.checkPollRate(c, hashString(authReqID), s.now()); err != nil {
+		return token.Response{}, err
 	}
 	r, err := s.Store.RequestByAuthReqHash(ctx, hashString(authReqID))
 	if errors.Is(err, store.ErrNotFound) {

@@ -93,6 +93,8 @@ type Config struct {
 		ClientBurst             int     `koanf:"client_burst"`                // default 50
 		HintRate                float64 `koanf:"hint_rate"`                   // requests/s per user; default 0.1
 		HintBurst               int     `koanf:"hint_burst"`                  // default 5
+		PollRate                float64 `koanf:"poll_rate"`                   // token requests/s per auth_req_id; default 1
+		PollBurst               int     `koanf:"poll_burst"`                  // default 5
 		// NumberMatching makes the user pick the client's matching_number
 		// among decoys on the device; default false.
 		NumberMatching bool `koanf:"number_matching"`
@@ -307,6 +309,8 @@ func defaults() map[string]any {
 		"ciba.max_pending_per_client_user": 2,
 		"ciba.client_rate":                 10.0,
 		"ciba.client_burst":                50,
+		"ciba.poll_rate":                   1.0,
+		"ciba.poll_burst":                  5,
 		"ciba.hint_rate":                   0.1,
 		"ciba.hint_burst":                  5,
 		"ciba.number_matching":             false,
@@ -325,7 +329,7 @@ var envKeys = []string{
 	"tokens.access_token_format", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.id_token_ttl",
 	"tokens.resource_servers", "dpop.enabled", "dpop.algs", "dpop.iat_window", "dpop.nonces", "dpop.nonce_secret", "dpop.nonce_period",
 	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
-	"ciba.max_pending_per_user", "ciba.max_pending_per_client_user", "ciba.client_rate", "ciba.client_burst",
+	"ciba.max_pending_per_user", "ciba.max_pending_per_client_user", "ciba.client_rate", "ciba.client_burst", "ciba.poll_rate", "ciba.poll_burst",
 	"ciba.hint_rate", "ciba.hint_burst", "ciba.number_matching",
 	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256", "webhook.timeout",
 	"devices.enrolment_ttl", "shutdown_timeout",

@@ -24,6 +24,8 @@ func (c *Config) fatigue() ciba.Fatigue {
 		ClientBurst:             c.CIBA.ClientBurst,
 		HintRate:                rate.Limit(c.CIBA.HintRate),
 		HintBurst:               c.CIBA.HintBurst,
+		PollRate:                rate.Limit(c.CIBA.PollRate),
+		PollBurst:               c.CIBA.PollBurst,
 		NumberMatching:          c.CIBA.NumberMatching,
 	}
 }
@@ -38,6 +40,9 @@ func (c *Config) validateFatigue() []error {
 	}
 	if f.ClientRate < 0 || f.HintRate < 0 {
 		bad("ciba.client_rate and ciba.hint_rate must not be negative (0 turns them off)")
+	}
+	if f.PollRate < 0 || (f.PollRate > 0 && f.PollBurst < 1) {
+		bad("ciba.poll_rate must not be negative (0 turns it off), and ciba.poll_burst must be at least 1 when it is set")
 	}
 	if (f.ClientRate > 0 && f.ClientBurst < 1) || (f.HintRate > 0 && f.HintBurst < 1) {
 		bad("ciba.client_burst and ciba.hint_burst must be at least 1 when their rate is set")
