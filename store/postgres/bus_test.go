@@ -81,4 +81,3 @@ func expect(t *testing.T, ch <-chan string, want string) {
 		t.Fatalf("no wake-up %q within 5 s", want)
 	}
 }
-
