@@ -178,7 +178,6 @@ func (s *Service) changed(subject string) {
 // stores it (CIBA Core §7). form is the request body; client
 // authentication parameters in it are ignored.
 func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (Started, error) {
-	lim := s.Limits.withDefaults()
 	if !slices.Contains(c.GrantTypes, oauth.GrantCIBA) {
 		return Started{}, oauth.Errorf(oauth.UnauthorizedClient, "the client is not registered for the CIBA grant")
 	}
@@ -223,17 +222,34 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		return Started{}, err
 	}
 
+	r, started, err := s.createRequest(ctx, c, p, user.Subject, now)
+	if err != nil {
+		return Started{}, err
+	}
+	if err := s.queueWebhookCreated(ctx, r, c, user, now); err != nil {
+		return Started{}, err
+	}
+	s.changed(user.Subject)
+	s.observeStarted(r.DeliveryMode)
+	return started, nil
+}
+
+// createRequest stores a new pending request of client c for subject
+// (empty for a decoy) with the validated parameters p, records its audit
+// event, and returns it with the response the client gets.
+func (s *Service) createRequest(ctx context.Context, c store.Client, p params, subject string, now time.Time) (store.Request, Started, error) {
+	lim := s.Limits.withDefaults()
 	expiry := lim.DefaultExpiry
 	if p.requestedExpiry > 0 {
 		expiry = min(p.requestedExpiry, lim.MaxExpiry)
 	}
 	authReqID, err := randomString(32)
 	if err != nil {
-		return Started{}, err
+		return store.Request{}, Started{}, err
 	}
 	id, err := randomString(16)
 	if err != nil {
-		return Started{}, err
+		return store.Request{}, Started{}, err
 	}
 	mode := c.DeliveryMode
 	if mode == "" {
@@ -243,7 +259,7 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		ID:                   id,
 		AuthReqHash:          hashString(authReqID),
 		ClientID:             c.ID,
-		Subject:              user.Subject,
+		Subject:              subject,
 		State:                store.Pending,
 		Scopes:               p.scopes,
 		ACRValues:            p.acrValues,
@@ -260,17 +276,12 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		r.AuthReqID = authReqID
 	}
 	if err := s.Store.CreateRequest(ctx, r); err != nil {
-		return Started{}, fmt.Errorf("create request: %w", err)
+		return store.Request{}, Started{}, fmt.Errorf("create request: %w", err)
 	}
 	// CreateRequest takes no effects: the event follows the request.
 	if err := s.Store.AppendAudit(ctx, createdEvent(r)); err != nil {
-		return Started{}, fmt.Errorf("audit request: %w", err)
+		return store.Request{}, Started{}, fmt.Errorf("audit request: %w", err)
 	}
-	if err := s.queueWebhookCreated(ctx, r, c, user, now); err != nil {
-		return Started{}, err
-	}
-	s.changed(user.Subject)
-	s.observeStarted(mode)
 	started := Started{AuthReqID: authReqID, ExpiresIn: int64(expiry / time.Second)}
 	if s.Fatigue.NumberMatching {
 		started.MatchingNumber, _ = numberChoices(r.AuthReqHash)
@@ -278,7 +289,7 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 	if mode != store.Push {
 		started.Interval = int64(lim.Interval / time.Second)
 	}
-	return started, nil
+	return r, started, nil
 }
 
 // Redeem answers one token request of client c for auth_req_id with the
