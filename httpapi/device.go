@@ -168,7 +168,7 @@ func (h requestStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	via := ciba.ShownStream // how the requests sent next reach the device, for the audit trail
-	es := eventStream{w: w, rc: rc, sent: make(map[string]bool), onSent: func(s ciba.Summary) {
+	es := eventStream{w: w, rc: rc, sent: make(map[string]bool), onSend: func(s ciba.Summary) {
 		h.recordShown(ctx, dev, []ciba.Summary{s}, via)
 	}}
 	if err := es.sync(list); err != nil {
@@ -218,8 +218,10 @@ type eventStream struct {
 	w    io.Writer
 	rc   *http.ResponseController
 	sent map[string]bool // the requests the device was sent and not told are gone
-	// onSent, if set, is called with each request event sent.
-	onSent func(ciba.Summary)
+	// onSend, if set, is called with each request event just before it is
+	// sent, so that the audit trail's "shown" always precedes the
+	// decision the device may take the moment it sees the request.
+	onSend func(ciba.Summary)
 }
 
 // sync sends a gone event for each request sent before and missing from
@@ -251,13 +253,13 @@ func (es eventStream) sync(list []ciba.Summary) error {
 		if err != nil {
 			return err
 		}
+		if es.onSend != nil {
+			es.onSend(s)
+		}
 		if err := es.event("request", b); err != nil {
 			return err
 		}
 		es.sent[s.RequestID] = true
-		if es.onSent != nil {
-			es.onSent(s)
-		}
 	}
 	return nil
 }
