@@ -94,7 +94,7 @@ func (s *Service) authorizationDetails(raw string) (json.RawMessage, error) {
 		}
 		typ, _ := obj["type"].(string)
 		if !slices.Contains(s.AuthorizationDetailTypes, typ) {
-			return nil, bad("authorization_details[%d]: type %q is not supported", i, truncate(typ, 64))
+			return nil, bad("authorization_details[%d]: type %q is not supported", i, oauth.Truncate(typ, 64))
 		}
 		for _, f := range []string{"locations", "actions", "datatypes", "privileges"} {
 			if v, ok := obj[f]; ok && !isStringArray(v) {

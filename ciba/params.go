@@ -53,7 +53,7 @@ func (s *Service) parseParams(ctx context.Context, c store.Client, form oauth.Fo
 	if form.Has("request") {
 		for k := range form {
 			if k != "request" && !slices.Contains(clientAuthParams, k) {
-				return params{}, oauth.Errorf(oauth.InvalidRequest, "with a signed request, parameter %q must be inside the request object", truncate(k, 64))
+				return params{}, oauth.Errorf(oauth.InvalidRequest, "with a signed request, parameter %q must be inside the request object", oauth.Truncate(k, 64))
 			}
 		}
 		var err error
@@ -81,7 +81,7 @@ func (s *Service) parseParams(ctx context.Context, c store.Client, form oauth.Fo
 	}
 	for _, sc := range p.scopes {
 		if !slices.Contains(allowed, sc) || !slices.Contains(Scopes(), sc) {
-			return params{}, oauth.Errorf(oauth.InvalidScope, "scope %q is not available to this client", truncate(sc, 64))
+			return params{}, oauth.Errorf(oauth.InvalidScope, "scope %q is not available to this client", oauth.Truncate(sc, 64))
 		}
 	}
 	p.scopes = uniq(p.scopes)
@@ -470,7 +470,7 @@ func (s *Service) verifyHintToken(ctx context.Context, c store.Client, tok strin
 		}
 	}
 	if unverified.Iss != c.ID {
-		return nil, fmt.Errorf("issuer %q is neither the client nor trusted", truncate(unverified.Iss, 64))
+		return nil, fmt.Errorf("issuer %q is neither the client nor trusted", oauth.Truncate(unverified.Iss, 64))
 	}
 	set, err := s.ClientKeys.Keys(ctx, c)
 	if err != nil {
@@ -575,11 +575,4 @@ func uniq(s []string) []string {
 		}
 	}
 	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

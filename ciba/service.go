@@ -222,11 +222,8 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		return Started{}, err
 	}
 
-	r, started, err := s.createRequest(ctx, c, p, user.Subject, now)
+	r, started, err := s.createRequest(ctx, c, p, user, now)
 	if err != nil {
-		return Started{}, err
-	}
-	if err := s.queueWebhookCreated(ctx, r, c, user, now); err != nil {
 		return Started{}, err
 	}
 	s.changed(user.Subject)
@@ -234,10 +231,12 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 	return started, nil
 }
 
-// createRequest stores a new pending request of client c for subject
-// (empty for a decoy) with the validated parameters p, records its audit
-// event, and returns it with the response the client gets.
-func (s *Service) createRequest(ctx context.Context, c store.Client, p params, subject string, now time.Time) (store.Request, Started, error) {
+// createRequest stores a new pending request of client c for user (the
+// zero User for a decoy) with the validated parameters p, together with
+// its audit event and, with a webhook channel, the notification of the
+// bank's app: one transaction, so a crash cannot leave a request nobody
+// hears of. It returns the request and the response the client gets.
+func (s *Service) createRequest(ctx context.Context, c store.Client, p params, user store.User, now time.Time) (store.Request, Started, error) {
 	lim := s.Limits.withDefaults()
 	expiry := lim.DefaultExpiry
 	if p.requestedExpiry > 0 {
@@ -259,7 +258,7 @@ func (s *Service) createRequest(ctx context.Context, c store.Client, p params, s
 		ID:                   id,
 		AuthReqHash:          hashString(authReqID),
 		ClientID:             c.ID,
-		Subject:              subject,
+		Subject:              user.Subject,
 		State:                store.Pending,
 		Scopes:               p.scopes,
 		ACRValues:            p.acrValues,
@@ -275,12 +274,17 @@ func (s *Service) createRequest(ctx context.Context, c store.Client, p params, s
 		r.NotificationToken = p.notificationToken
 		r.AuthReqID = authReqID
 	}
-	if err := s.Store.CreateRequest(ctx, r); err != nil {
+	fx := store.Effects{Audit: []store.AuditEvent{createdEvent(r)}}
+	if user.Subject != "" {
+		if fx.Outbound, err = s.webhookOutbound(WebhookRequestCreated, r, c, user, now); err != nil {
+			return store.Request{}, Started{}, err
+		}
+	}
+	if err := s.Store.CreateRequest(ctx, r, fx); err != nil {
 		return store.Request{}, Started{}, fmt.Errorf("create request: %w", err)
 	}
-	// CreateRequest takes no effects: the event follows the request.
-	if err := s.Store.AppendAudit(ctx, createdEvent(r)); err != nil {
-		return store.Request{}, Started{}, fmt.Errorf("audit request: %w", err)
+	if len(fx.Outbound) > 0 {
+		s.queued()
 	}
 	started := Started{AuthReqID: authReqID, ExpiresIn: int64(expiry / time.Second)}
 	if s.Fatigue.NumberMatching {
@@ -311,10 +315,11 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 	if authReqID == "" {
 		return token.Response{}, oauth.Errorf(oauth.InvalidRequest, "auth_req_id is required")
 	}
-	if err := s.checkPollRate(c, hashString(authReqID), s.now()); err != nil {
+	h := hashString(authReqID)
+	if err := s.checkPollRate(c, h, s.now()); err != nil {
 		return token.Response{}, err
 	}
-	r, err := s.Store.RequestByAuthReqHash(ctx, hashString(authReqID))
+	r, err := s.Store.RequestByAuthReqHash(ctx, h)
 	if errors.Is(err, store.ErrNotFound) {
 		return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
 	}

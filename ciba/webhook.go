@@ -127,25 +127,6 @@ func (s *Service) webhookOutbound(event string, r store.Request, c store.Client,
 	}}, nil
 }
 
-// queueWebhookCreated queues the notification of the new request r.
-// CreateRequest takes no effects, so the row follows in a second step; a
-// crash between the two leaves a request the webhook never hears of,
-// which then expires unanswered.
-func (s *Service) queueWebhookCreated(ctx context.Context, r store.Request, c store.Client, u store.User, now time.Time) error {
-	out, err := s.webhookOutbound(WebhookRequestCreated, r, c, u, now)
-	if err != nil || len(out) == 0 {
-		return err
-	}
-	_, err = s.Store.UpdateRequest(ctx, r.ID, func(*store.Request) (store.Effects, error) {
-		return store.Effects{Outbound: out}, nil
-	})
-	if err != nil {
-		return fmt.Errorf("queue webhook notification: %w", err)
-	}
-	s.queued()
-	return nil
-}
-
 // DecideExternal records decision d that the webhook channel's callback
 // reported (already authenticated by its signature or certificate), as
 // the pseudo-device WebhookDeviceID of the request's user. Its refusals

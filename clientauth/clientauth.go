@@ -244,5 +244,5 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n] + "…"
+	return oauth.Truncate(s, n) + "…"
 }

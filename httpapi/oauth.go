@@ -142,7 +142,7 @@ func handleToken(auth *clientauth.Authenticator, grants map[string]grant, proofs
 		}
 		g, ok := grants[gt]
 		if !ok {
-			writeError(w, r, log, oauth.Errorf(oauth.UnsupportedGrantType, "grant_type %q is not supported", truncate(gt, 80)))
+			writeError(w, r, log, oauth.Errorf(oauth.UnsupportedGrantType, "grant_type %q is not supported", oauth.Truncate(gt, 80)))
 			return
 		}
 		if r.Header.Get(dpop.Header) != "" {
@@ -211,11 +211,4 @@ func tokenBinding(r *http.Request, c store.Client, proofs *proofChecker) (token.
 		b.X5TS256 = mtls.Thumbprint(cert)
 	}
 	return b, nil
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

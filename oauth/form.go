@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // MaxFormBytes bounds a form body. Signed request objects are the largest
@@ -66,16 +67,22 @@ func ParseFormBody(body string) (Form, error) {
 			return nil, Errorf(InvalidRequest, "the body is not valid form encoding")
 		}
 		if _, dup := f[key]; dup {
-			return nil, Errorf(InvalidRequest, "parameter %q is repeated", truncate(key, 64))
+			return nil, Errorf(InvalidRequest, "parameter %q is repeated", Truncate(key, 64))
 		}
 		f[key] = val
 	}
 	return f, nil
 }
 
-func truncate(s string, n int) string {
+// Truncate returns at most the first n bytes of s, cut at a character
+// boundary, for echoing client input in an error description without
+// echoing all of it.
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
 	}
 	return s[:n]
 }

@@ -323,7 +323,10 @@ type Store interface {
 	UpdateUser(ctx context.Context, sub string, change func(*User) error) (User, error)
 
 	// Requests.
-	CreateRequest(ctx context.Context, r Request) error
+	// CreateRequest adds r and creates the effects fx (at most one; its
+	// audit event, say) in one transaction: ErrConflict if r.ID or a set
+	// r.AuthReqHash exists, and then nothing is saved.
+	CreateRequest(ctx context.Context, r Request, fx ...Effects) error
 	Request(ctx context.Context, id string) (Request, error)
 	RequestByAuthReqHash(ctx context.Context, h []byte) (Request, error)
 	// PendingRequests lists the user's pending requests that expire after

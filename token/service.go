@@ -206,7 +206,7 @@ func narrow(granted []string, scope string) ([]string, error) {
 	var out []string
 	for _, sc := range strings.Fields(scope) {
 		if !slices.Contains(granted, sc) {
-			return nil, oauth.Errorf(oauth.InvalidScope, "scope %q was not granted to the refresh token", truncate(sc, 64))
+			return nil, oauth.Errorf(oauth.InvalidScope, "scope %q was not granted to the refresh token", oauth.Truncate(sc, 64))
 		}
 		if !slices.Contains(out, sc) {
 			out = append(out, sc)
@@ -399,11 +399,4 @@ func (s *Service) now() time.Time {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
 }

@@ -41,9 +41,24 @@ func requestArgs(r store.Request) []any {
 
 // CreateRequest adds r. It returns store.ErrConflict if r.ID or a set
 // r.AuthReqHash exists.
-func (s *Store) CreateRequest(ctx context.Context, r store.Request) error {
-	_, err := s.pool.Exec(ctx, `INSERT INTO requests (`+requestColumns+`)
-		VALUES (`+params(1, count(requestColumns))+`)`, requestArgs(r)...)
+func (s *Store) CreateRequest(ctx context.Context, r store.Request, fx ...store.Effects) error {
+	insert := `INSERT INTO requests (` + requestColumns + `) VALUES (` + params(1, count(requestColumns)) + `)`
+	var err error
+	if len(fx) == 0 {
+		_, err = s.pool.Exec(ctx, insert, requestArgs(r)...)
+	} else {
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			b := &pgx.Batch{}
+			queue(b, func(err error) error { return err }, insert, requestArgs(r)...)
+			var all store.Effects
+			for _, e := range fx {
+				all.Tokens = append(all.Tokens, e.Tokens...)
+				all.Outbound = append(all.Outbound, e.Outbound...)
+				all.Audit = append(all.Audit, e.Audit...)
+			}
+			return saveWithEffects(ctx, tx, b, all)
+		})
+	}
 	if err != nil {
 		return fmt.Errorf("create request %q: %w", r.ID, check(err))
 	}

@@ -26,16 +26,38 @@ func scanRequest(row scanner) (store.Request, error) {
 
 // CreateRequest adds r. It returns store.ErrConflict if r.ID or a set
 // r.AuthReqHash exists.
-func (s *Store) CreateRequest(ctx context.Context, r store.Request) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.ID, blobArg(r.AuthReqHash), r.ClientID, r.Subject, r.State,
-		listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken, r.AuthReqID,
-		r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval,
-		timeArg(r.NextPollAt), timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision,
-		jsonArg(r.AuthorizationDetails))
+func (s *Store) CreateRequest(ctx context.Context, r store.Request, fx ...store.Effects) error {
+	insert := func(ctx context.Context, db interface {
+		ExecContext(context.Context, string, ...any) (sql.Result, error)
+	}) error {
+		_, err := db.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			r.ID, blobArg(r.AuthReqHash), r.ClientID, r.Subject, r.State,
+			listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken, r.AuthReqID,
+			r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval,
+			timeArg(r.NextPollAt), timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision,
+			jsonArg(r.AuthorizationDetails))
+		return check(err)
+	}
+	var err error
+	if len(fx) == 0 {
+		// One statement is its own transaction.
+		err = insert(ctx, s.w)
+	} else {
+		err = s.inTx(ctx, func(tx *sql.Tx) error {
+			if err := insert(ctx, tx); err != nil {
+				return err
+			}
+			for _, e := range fx {
+				if err := insertEffects(ctx, tx, e); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
-		return fmt.Errorf("create request %q: %w", r.ID, check(err))
+		return fmt.Errorf("create request %q: %w", r.ID, err)
 	}
 	return nil
 }

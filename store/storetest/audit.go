@@ -150,3 +150,24 @@ func testPurgeBounded(t *testing.T, s store.Store) {
 		t.Errorf("purged %d requests in batches, want 7", total)
 	}
 }
+
+func testCreateRequestWithEffects(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	r := fullRequest("r1", "alice")
+	ev := fullAudit("e1", "r1", time.Second)
+	out := fullOutbound("o1", "r1")
+	must(t, s.CreateRequest(ctx, r, store.Effects{Audit: []store.AuditEvent{ev}, Outbound: []store.Outbound{out}}))
+	if got, err := s.AuditEvents(ctx, store.AuditQuery{RequestID: "r1"}); err != nil || diff([]store.AuditEvent{ev}, got) != "" {
+		t.Errorf("audit after CreateRequest = %v, %v", got, err)
+	}
+	if got, err := s.Outbound(ctx, "o1"); err != nil || diff(out, got) != "" {
+		t.Errorf("outbound after CreateRequest (-want +got):\n%s (err %v)", diff(out, got), err)
+	}
+	// A conflicting request saves none of its effects.
+	again := fullRequest("r1", "alice")
+	err := s.CreateRequest(ctx, again, store.Effects{Audit: []store.AuditEvent{fullAudit("e2", "r1", 2*time.Second)}})
+	wantErr(t, `CreateRequest("r1") again with effects`, err, store.ErrConflict)
+	if got, _ := s.AuditEvents(ctx, store.AuditQuery{RequestID: "r1"}); len(got) != 1 {
+		t.Errorf("a failed CreateRequest saved audit events: %v", got)
+	}
+}

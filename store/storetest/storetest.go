@@ -121,6 +121,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WaitingWriterHonoursContext", testWaitingWriter},
 		{"AuditRoundTrip", testAuditRoundTrip},
 		{"AuditCommitsWithUpdate", testAuditWithUpdate},
+		{"CreateRequestWithEffects", testCreateRequestWithEffects},
 		{"Purge", testPurge},
 		{"PurgeBounded", testPurgeBounded},
 		{"Ping", testPing},
