@@ -74,7 +74,11 @@ type Client struct {
 	// registration access token of a dynamically registered client; nil
 	// for clients registered through the admin API.
 	RegistrationAccessTokenHash []byte
-	CreatedAt                   time.Time
+	// DefaultACRValues is default_acr_values (OpenID Connect Dynamic
+	// Client Registration §2): the acr values of the client's requests
+	// that name none.
+	DefaultACRValues []string
+	CreatedAt        time.Time
 }
 
 // User is an end-user who can be named by a login hint.
@@ -277,6 +281,20 @@ type Device struct {
 	RevokedAt time.Time // zero while the device is active
 }
 
+// Passkey is a WebAuthn credential that an enrolled device registered for
+// its user, so that the user can verify themselves on that device when
+// they approve a request.
+type Passkey struct {
+	ID       string // the credential ID, base64url without padding
+	DeviceID string
+	Subject  string
+	// Record is the credential as package device keeps it: public key,
+	// signature counter, flags. The store does not read it.
+	Record     json.RawMessage
+	CreatedAt  time.Time
+	LastUsedAt time.Time // zero until the passkey approves a request
+}
+
 // Enrolment is a single-use code that lets a device enrol for a user.
 type Enrolment struct {
 	CodeHash  []byte // SHA-256 of the code
@@ -390,6 +408,24 @@ type Store interface {
 	Device(ctx context.Context, id string) (Device, error)
 	Devices(ctx context.Context, sub string) ([]Device, error) // ordered by creation
 	RevokeDevice(ctx context.Context, id string, at time.Time) error
+
+	// Passkeys.
+	// SavePasskeyChallenge records hash (SHA-256 of a WebAuthn
+	// registration challenge) as device deviceID's outstanding challenge
+	// until expiresAt, replacing any earlier one.
+	SavePasskeyChallenge(ctx context.Context, deviceID string, hash []byte, expiresAt time.Time) error
+	// CreatePasskey consumes the outstanding challenge of device
+	// p.DeviceID, which must equal challengeHash and expire after now, and
+	// adds p, in one transaction. It returns ErrNotFound if there is no
+	// such challenge and ErrConflict if p.ID exists; then nothing changes.
+	CreatePasskey(ctx context.Context, p Passkey, challengeHash []byte, now time.Time) error
+	Passkeys(ctx context.Context, deviceID string) ([]Passkey, error) // ordered by creation
+	// UsePasskey saves passkey id's record (its new signature counter)
+	// and LastUsedAt. ErrNotFound if it does not exist.
+	UsePasskey(ctx context.Context, id string, record json.RawMessage, at time.Time) error
+	// DeletePasskey removes device deviceID's passkey id, or returns
+	// ErrNotFound.
+	DeletePasskey(ctx context.Context, deviceID, id string) error
 
 	// Signing keys.
 	CreateSigningKey(ctx context.Context, k SigningKey) error

@@ -15,7 +15,7 @@ const clientColumns = `id, name, secret_hash, secret, grant_types, scope,
 	tls_client_auth_subject_dn, id_token_signed_response_alg, created_at,
 	tls_client_auth_san_dns, tls_client_auth_san_uri, tls_client_auth_san_ip, tls_client_auth_san_email,
 	certificate_bound_access_tokens, dpop_bound_access_tokens, profile, logo_uri, software_id,
-	registration_access_token_hash`
+	registration_access_token_hash, default_acr_values`
 
 func scanClient(row pgx.Row) (store.Client, error) {
 	var c store.Client
@@ -25,8 +25,9 @@ func scanClient(row pgx.Row) (store.Client, error) {
 		&c.TLSClientAuthSubjectDN, &c.IDTokenSignedResponseAlg, timeDest{&c.CreatedAt},
 		&c.TLSClientAuthSANDNS, &c.TLSClientAuthSANURI, &c.TLSClientAuthSANIP, &c.TLSClientAuthSANEmail,
 		&c.CertificateBoundAccessTokens, &c.DPoPBoundAccessTokens, &c.Profile, &c.LogoURI, &c.SoftwareID,
-		&c.RegistrationAccessTokenHash)
+		&c.RegistrationAccessTokenHash, &c.DefaultACRValues)
 	emptyToNil(&c.GrantTypes)
+	emptyToNil(&c.DefaultACRValues)
 	return c, check(err)
 }
 
@@ -38,7 +39,7 @@ func clientArgs(c store.Client) []any {
 		c.TLSClientAuthSubjectDN, c.IDTokenSignedResponseAlg, timeArg(c.CreatedAt),
 		c.TLSClientAuthSANDNS, c.TLSClientAuthSANURI, c.TLSClientAuthSANIP, c.TLSClientAuthSANEmail,
 		c.CertificateBoundAccessTokens, c.DPoPBoundAccessTokens, c.Profile, c.LogoURI, c.SoftwareID,
-		blobArg(c.RegistrationAccessTokenHash)}
+		blobArg(c.RegistrationAccessTokenHash), listArg(c.DefaultACRValues)}
 }
 
 // CreateClient adds c. It returns store.ErrConflict if c.ID exists.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
 
 	"github.com/backchannel/backchannel/store"
 )
@@ -14,7 +15,10 @@ const clientColumns = `id, name, secret_hash, secret, grant_types, scope,
 	tls_client_auth_subject_dn, id_token_signed_response_alg, created_at,
 	tls_client_auth_san_dns, tls_client_auth_san_uri, tls_client_auth_san_ip, tls_client_auth_san_email,
 	certificate_bound_access_tokens, dpop_bound_access_tokens, profile, logo_uri, software_id,
-	registration_access_token_hash`
+	registration_access_token_hash, default_acr_values`
+
+// clientPlaceholders has one ? for each of clientColumns.
+var clientPlaceholders = strings.TrimSuffix(strings.Repeat("?, ", strings.Count(clientColumns, ",")+1), ", ")
 
 func scanClient(row scanner) (store.Client, error) {
 	var c store.Client
@@ -24,14 +28,14 @@ func scanClient(row scanner) (store.Client, error) {
 		&c.TLSClientAuthSubjectDN, &c.IDTokenSignedResponseAlg, timeDest{&c.CreatedAt},
 		&c.TLSClientAuthSANDNS, &c.TLSClientAuthSANURI, &c.TLSClientAuthSANIP, &c.TLSClientAuthSANEmail,
 		&c.CertificateBoundAccessTokens, &c.DPoPBoundAccessTokens, &c.Profile, &c.LogoURI, &c.SoftwareID,
-		blobDest{&c.RegistrationAccessTokenHash})
+		blobDest{&c.RegistrationAccessTokenHash}, listDest{&c.DefaultACRValues})
 	return c, check(err)
 }
 
 // CreateClient adds c. It returns store.ErrConflict if c.ID exists.
 func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (`+clientPlaceholders+`)`,
 		clientArgs(c)...)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, check(err))
@@ -47,7 +51,7 @@ func clientArgs(c store.Client) []any {
 		c.TLSClientAuthSubjectDN, c.IDTokenSignedResponseAlg, timeArg(c.CreatedAt),
 		c.TLSClientAuthSANDNS, c.TLSClientAuthSANURI, c.TLSClientAuthSANIP, c.TLSClientAuthSANEmail,
 		c.CertificateBoundAccessTokens, c.DPoPBoundAccessTokens, c.Profile, c.LogoURI, c.SoftwareID,
-		blobArg(c.RegistrationAccessTokenHash)}
+		blobArg(c.RegistrationAccessTokenHash), listArg(c.DefaultACRValues)}
 }
 
 // UpdateClient loads client id, calls change with it and saves the
@@ -72,7 +76,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, change func(*store.
 			return check(err)
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, clientArgs(c)...)
+			VALUES (`+clientPlaceholders+`)`, clientArgs(c)...)
 		return check(err)
 	})
 	switch {

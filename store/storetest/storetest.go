@@ -107,6 +107,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EnrolmentDuplicate", testEnrolmentDuplicate},
 		{"Devices", testDevices},
 		{"RevokeDevice", testRevokeDevice},
+		{"Passkeys", testPasskeys},
+		{"PasskeyChallengeOnce", testPasskeyChallengeOnce},
+		{"PasskeyDuplicate", testPasskeyDuplicate},
 		{"SigningKeys", testSigningKeys},
 		{"SigningKeyDuplicate", testSigningKeyDuplicate},
 		{"RotateSigningKey", testRotateSigningKey},
@@ -254,6 +257,7 @@ func fullClient(id string) store.Client {
 		LogoURI:                      "https://rp.example/" + id + "/logo.png",
 		SoftwareID:                   "software of " + id,
 		RegistrationAccessTokenHash:  hash("registration access token of " + id),
+		DefaultACRValues:             []string{"urn:example:acr:" + id, "urn:example:acr:other"},
 		CreatedAt:                    at(-24 * time.Hour),
 	}
 }
