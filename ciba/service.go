@@ -53,6 +53,24 @@ type Decision struct {
 // key: possession of the user's authentication device.
 const ACRDeviceKey = "urn:backchannel:acr:device-key"
 
+// ACRPasskey is the acr of an approval signed by an enrolled device's
+// key that the user also verified with a passkey registered on that
+// device (WebAuthn with user verification).
+const ACRPasskey = "urn:backchannel:acr:passkey"
+
+// NeedsPasskey reports whether a request with acrValues can be approved
+// only with a passkey: it asks for ACRPasskey and does not also accept
+// ACRDeviceKey. Other values are voluntary (OpenID Connect Core §3.1.2.1)
+// and do not change what an approval needs.
+func NeedsPasskey(acrValues []string) bool {
+	return slices.Contains(acrValues, ACRPasskey) && !slices.Contains(acrValues, ACRDeviceKey)
+}
+
+// PasskeyRequired is the error code of an approval without a passkey of
+// a request that needs one (NeedsPasskey). The request stays pending, so
+// the device can approve again with a passkey.
+const PasskeyRequired oauth.Code = "passkey_required"
+
 // KeySource resolves a client's public keys (keys.ClientKeys).
 type KeySource interface {
 	Keys(ctx context.Context, c store.Client) (*jose.JSONWebKeySet, error)
@@ -270,6 +288,10 @@ func (s *Service) createRequest(ctx context.Context, c store.Client, p params, u
 		Interval:             lim.Interval,
 		NextPollAt:           now.Add(lim.Interval),
 	}
+	if r.ACRValues == nil {
+		// default_acr_values stand in for acr_values the request left out.
+		r.ACRValues = slices.Clone(c.DefaultACRValues)
+	}
 	if p.notificationToken != "" {
 		r.NotificationToken = p.notificationToken
 		r.AuthReqID = authReqID
@@ -478,6 +500,8 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 			return store.Effects{}, oauth.Errorf(oauth.InvalidRequest, "the request has expired").WithStatus(http.StatusGone)
 		case s.summary(*r, c).Digest() != d.Summary:
 			return store.Effects{}, oauth.Errorf(oauth.InvalidRequest, "the decision does not cover the request as the server holds it")
+		case d.Approve && NeedsPasskey(r.ACRValues) && d.ACR != ACRPasskey:
+			return store.Effects{}, oauth.Errorf(PasskeyRequired, "this request must be approved with a passkey (acr %s)", ACRPasskey).WithStatus(http.StatusForbidden)
 		}
 		r.State = store.Denied
 		if d.Approve {

@@ -35,6 +35,9 @@ type Authenticator struct {
 	// proof must name (htu) is BaseURL followed by the request's path:
 	// it never comes from the Host header, which the client controls.
 	BaseURL string
+	// Passkeys verifies the passkey assertions of approvals; nil refuses
+	// approvals that carry one.
+	Passkeys *Passkeys
 }
 
 // requestClaims are the claims of a call's proof.
@@ -135,6 +138,9 @@ type decisionClaims struct {
 	Reason string `json:"reason,omitempty"`
 	// Number is the number the user picked under number matching.
 	Number string `json:"number,omitempty"`
+	// Passkey is the assertion of one of the device's passkeys over the
+	// summary (Passkeys), on an approval the user verified with it.
+	Passkey Assertion `json:"passkey,omitempty"`
 }
 
 // The values of a decision's "decision" claim.
@@ -189,20 +195,33 @@ func (a *Authenticator) parseDecision(ctx context.Context, dev store.Device, sig
 	if c.Reason != "" && (c.Reason != ciba.ReasonNotMe || c.Decision != Deny) {
 		return ciba.Decision{}, oauth.Errorf(oauth.InvalidRequest, `the only reason is "not_me", on a denial`)
 	}
+	if len(c.Passkey) > 0 && c.Decision != Approve {
+		return ciba.Decision{}, oauth.Errorf(oauth.InvalidRequest, "a passkey assertion comes only with an approval")
+	}
 	if err := a.useOnce(ctx, "decision:"+dev.ID+":", c.proofClaims); err != nil {
 		return ciba.Decision{}, err
 	}
-	return ciba.Decision{
+	d := ciba.Decision{
 		RequestID: c.RequestID,
 		Approve:   c.Decision == Approve,
 		Summary:   c.Summary,
 		Reason:    c.Reason,
 		Number:    c.Number,
 		Signed:    signed,
-		AMR:       append([]string(nil), amrHWK...),
-		// ACR stays empty until the device reports user verification
-		// (a passkey with UV); then it will name the level achieved.
-	}, nil
+		// Without a passkey the acr stays empty: ciba records
+		// ACRDeviceKey, possession of the device.
+		AMR: append([]string(nil), amrHWK...),
+	}
+	if len(c.Passkey) > 0 {
+		if a.Passkeys == nil {
+			return ciba.Decision{}, oauth.Errorf(oauth.InvalidRequest, "this server has no passkeys (its issuer is not on a domain name)")
+		}
+		if err := a.Passkeys.verify(ctx, dev, c.Summary, c.Passkey); err != nil {
+			return ciba.Decision{}, err
+		}
+		d.ACR, d.AMR = approvedWithPasskey()
+	}
+	return d, nil
 }
 
 // verifyClaims verifies jws with dev's key and decodes its claims into c.

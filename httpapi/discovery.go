@@ -102,7 +102,7 @@ func newMetadata(d Deps) Metadata {
 			"email", "email_verified", "phone_number", "phone_number_verified", "address"},
 		SubjectTypes:                 []string{"public"},
 		IDTokenSigningAlgs:           d.Keys.Algs(),
-		ACRValues:                    []string{ciba.ACRDeviceKey},
+		ACRValues:                    acrValuesSupported(d),
 		TokenEndpointAuthMethods:     d.Registration.AuthMethods(),
 		TokenEndpointAuthSigningAlgs: assertionAlgs,
 		DeviceAPIURI:                 endpoint(d.Issuer, "/device/v1"),
@@ -161,6 +161,7 @@ func DefaultPolicy(k *keys.Set, allowInsecure bool) registration.Policy {
 		IDTokenAlgs:       k.Algs(),
 		RequestObjectAlgs: ciba.RequestObjectAlgs(),
 		Scopes:            ciba.Scopes(),
+		ACRValues:         []string{ciba.ACRDeviceKey, ciba.ACRPasskey},
 		AllowInsecureURLs: allowInsecure,
 	}
 }
@@ -191,4 +192,13 @@ func handleHealth(s store.Store) http.Handler {
 
 func notFound(w http.ResponseWriter, r *http.Request) {
 	oauth.WriteError(w, oauth.Errorf(oauth.NotFound, "no such endpoint"))
+}
+
+// acrValuesSupported lists the acr values an approval can reach: the
+// device key always, a passkey when the server has passkeys.
+func acrValuesSupported(d Deps) []string {
+	if d.DeviceAuth != nil && d.DeviceAuth.Passkeys != nil {
+		return []string{ciba.ACRDeviceKey, ciba.ACRPasskey}
+	}
+	return []string{ciba.ACRDeviceKey}
 }

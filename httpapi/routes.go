@@ -62,6 +62,10 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /device/v1/requests/{id}/decision", device(handleDecision(d.CIBA, d.Log)))
 	mux.Handle("GET /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
 	mux.Handle("DELETE /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
+	mux.Handle("GET /device/v1/passkeys", device(handlePasskeys(d.Store, d.Log)))
+	mux.Handle("POST /device/v1/passkeys/options", device(handlePasskeyOptions(d.Store, d.Log)))
+	mux.Handle("POST /device/v1/passkeys", device(handlePasskeyCreate(d.Log)))
+	mux.Handle("DELETE /device/v1/passkeys/{id}", device(handlePasskeyDelete(d.Store, d.Log)))
 
 	// The authentication-device web app and, when configured, the demo
 	// console (package web).

@@ -63,6 +63,9 @@ type testServer struct {
 	clock *clock
 	keys  *keys.Set
 	svc   *ciba.Service
+	// issuer is the server's issuer: its URL, or with passkeys the same
+	// address named localhost.
+	issuer string
 }
 
 // newTestServer starts a server; limits override the protocol defaults.
@@ -110,6 +113,9 @@ type testOptions struct {
 	// the delivery worker before they start (webhook_test.go).
 	deps   func(*httpapi.Deps)
 	worker func(*notify.Worker)
+	// passkeys names the server localhost in its issuer, as serve --dev
+	// does, so that WebAuthn accepts it, and enables passkeys.
+	passkeys bool
 }
 
 func startTestServer(t *testing.T, opts testOptions) *testServer {
@@ -132,6 +138,14 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	issuer := "http://" + srv.Listener.Addr().String()
 	if opts.tls {
 		issuer = "https://" + srv.Listener.Addr().String()
+	}
+	var passkeys *device.Passkeys
+	if opts.passkeys {
+		issuer = strings.Replace(issuer, "127.0.0.1", "localhost", 1)
+		passkeys, err = device.NewPasskeys(st, issuer, clk.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	clientKeys := &keys.ClientKeys{Now: clk.Now}
 	hub := &device.Hub{}
@@ -167,7 +181,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		CIBA:         svc,
 		Store:        st,
 		Hub:          hub,
-		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: issuer, Now: clk.Now},
+		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: issuer, Now: clk.Now, Passkeys: passkeys},
 		Enroller:     &device.Enroller{Store: st, BaseURL: issuer, Now: clk.Now},
 		Registration: policy,
 		Tokens:       &token.Service{Store: st, Issuer: svc.Tokens, Now: clk.Now, ResourceServers: opts.resourceServers},
@@ -205,7 +219,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	return &testServer{Server: srv, t: t, store: st, clock: clk, keys: ks, svc: svc}
+	return &testServer{Server: srv, t: t, store: st, clock: clk, keys: ks, svc: svc, issuer: issuer}
 }
 
 type testWriter struct{ t *testing.T }
@@ -269,7 +283,7 @@ func (s *testServer) createUser(doc map[string]any) {
 func (s *testServer) enrolDevice(sub string) *agent.Agent {
 	s.t.Helper()
 	out := s.admin(http.MethodPost, "/enrolments", map[string]any{"subject": sub}, http.StatusCreated)
-	creds, err := agent.Register(s.t.Context(), s.Client(), s.URL, out["code"].(string), "test phone")
+	creds, err := agent.Register(s.t.Context(), s.Client(), s.issuer, out["code"].(string), "test phone")
 	if err != nil {
 		s.t.Fatalf("Register: %v", err)
 	}

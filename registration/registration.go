@@ -56,6 +56,10 @@ type Metadata struct {
 	// DPoPBoundAccessTokens is dpop_bound_access_tokens (RFC 9449 §5.2):
 	// the client always sends DPoP proofs at the token endpoint.
 	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+	// DefaultACRValues is default_acr_values (OpenID Connect Dynamic
+	// Client Registration §2): the acr values of requests that name none.
+	// With ciba.ACRPasskey alone, every approval needs a passkey.
+	DefaultACRValues []string `json:"default_acr_values,omitempty"`
 }
 
 // Policy is what the server supports; metadata asking for anything else
@@ -65,6 +69,7 @@ type Policy struct {
 	IDTokenAlgs       []string             // id_token_signing_alg_values_supported
 	RequestObjectAlgs []string             // backchannel_authentication_request_signing_alg_values_supported
 	Scopes            []string             // scopes_supported
+	ACRValues         []string             // acr_values_supported: what default_acr_values may name
 	// AllowInsecureURLs accepts http and loopback notification endpoints
 	// and jwks_uri values (--dev only).
 	AllowInsecureURLs bool
@@ -128,6 +133,15 @@ func Validate(m Metadata, p Policy) (store.Client, error) {
 		UserCodeParameter:           m.UserCodeParameter,
 		TLSClientAuthSubjectDN:      m.TLSClientAuthSubjectDN,
 		IDTokenSignedResponseAlg:    m.IDTokenSignedResponseAlg,
+		DefaultACRValues:            m.DefaultACRValues,
+	}
+	if len(c.DefaultACRValues) > 10 {
+		bad("default_acr_values names more than 10 values")
+	}
+	for _, v := range c.DefaultACRValues {
+		if !slices.Contains(p.ACRValues, v) {
+			bad("default_acr_values: %q is not supported (acr_values_supported: %s)", v, strings.Join(p.ACRValues, " "))
+		}
 	}
 	if len(c.Name) > 200 {
 		bad("client_name is longer than 200 characters")
@@ -246,6 +260,7 @@ func FromClient(c store.Client) Metadata {
 		Profile:                      c.Profile,
 		CertificateBoundAccessTokens: trueOrNil(c.CertificateBoundAccessTokens),
 		DPoPBoundAccessTokens:        c.DPoPBoundAccessTokens,
+		DefaultACRValues:             c.DefaultACRValues,
 	}
 }
 

@@ -110,9 +110,9 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		}
 	}
 	if cfg.Dev && cfg.Issuer == "" {
-		cfg.Issuer = "http://" + ln.Addr().String()
+		cfg.Issuer = "http://" + devHost(ln.Addr())
 		if cfg.TLS.Dev {
-			cfg.Issuer = "https://" + ln.Addr().String()
+			cfg.Issuer = "https://" + devHost(ln.Addr())
 		}
 	}
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
@@ -222,6 +222,13 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		return err
 	}
 	enroller := &device.Enroller{Store: st, TTL: cfg.Devices.EnrolmentTTL, BaseURL: cfg.Issuer}
+	passkeys, err := device.NewPasskeys(st, cfg.Issuer, nil)
+	if err != nil {
+		// Not fatal: approvals work with the device key alone, and only
+		// requests that ask for a passkey cannot be approved.
+		log.Warn("serving without passkeys", "reason", err.Error())
+		passkeys = nil
+	}
 	deps := httpapi.Deps{
 		Log:          log,
 		Issuer:       cfg.Issuer,
@@ -230,7 +237,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		CIBA:         svc,
 		Store:        st,
 		Hub:          hub,
-		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: cfg.Issuer},
+		DeviceAuth:   &device.Authenticator{Store: st, BaseURL: cfg.Issuer, Passkeys: passkeys},
 		Enroller:     enroller,
 		Registration: policy,
 		Tokens:       &token.Service{Store: st, Issuer: issuer, ResourceServers: cfg.Tokens.ResourceServers},
@@ -585,4 +592,19 @@ func dpopVerifier(ctx context.Context, cfg Config, st store.Store) (*dpop.Verifi
 	}
 	v.Nonces = &dpop.NonceSource{Secret: secret, Period: cfg.DPoP.NoncePeriod}
 	return v, nil
+}
+
+// devHost names a --dev listener for the issuer: a loopback address as
+// localhost, because WebAuthn does not accept IP addresses as relying
+// party IDs and passkeys need the issuer's host to be one; other
+// addresses as they are.
+func devHost(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		host = "localhost"
+	}
+	return net.JoinHostPort(host, port)
 }

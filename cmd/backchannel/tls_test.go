@@ -167,8 +167,8 @@ func TestServeDevTLS(t *testing.T) {
 	env := map[string]string{"BACKCHANNEL_DATA_DIR": dir, "BACKCHANNEL_LOG_LEVEL": "warn"}
 	p := startServe(t, env, "--dev", "--tls", "--addr", "127.0.0.1:0")
 	caFile := filepath.Join(dir, "tls", "ca.pem")
-	if !strings.HasPrefix(p.issuer, "https://127.0.0.1:") {
-		t.Errorf("issuer = %q, want https://127.0.0.1:PORT", p.issuer)
+	if !strings.HasPrefix(p.issuer, "https://localhost:") {
+		t.Errorf("issuer = %q, want https://localhost:PORT", p.issuer)
 	}
 	if !strings.Contains(p.stdout.String(), "SSL_CERT_FILE="+caFile) {
 		t.Errorf("output does not point at the CA %s:\n%s", caFile, p.stdout.String())

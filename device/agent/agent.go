@@ -136,18 +136,70 @@ func (a *Agent) Decide(ctx context.Context, s ciba.Summary, approve bool) error 
 // "reason": "not_me" on a denial the user reports, "number": the number
 // picked under number matching.
 func (a *Agent) DecideWith(ctx context.Context, s ciba.Summary, approve bool, extra map[string]string) error {
+	claims := make(map[string]any, len(extra))
+	for k, v := range extra {
+		claims[k] = v
+	}
+	return a.decide(ctx, s, approve, claims)
+}
+
+// ApproveWithPasskey approves the request s with a passkey: get answers
+// navigator.credentials.get for the challenge (the summary's digest) with
+// the assertion as JSON, which the decision carries.
+func (a *Agent) ApproveWithPasskey(ctx context.Context, s ciba.Summary, get func(challenge string) ([]byte, error)) error {
+	assertion, err := get(s.Digest())
+	if err != nil {
+		return fmt.Errorf("passkey: %w", err)
+	}
+	return a.decide(ctx, s, true, map[string]any{"passkey": json.RawMessage(assertion)})
+}
+
+// RegisterPasskey registers a passkey for the device: create answers
+// navigator.credentials.create for the server's options with the new
+// credential as JSON. It returns the passkey's ID.
+func (a *Agent) RegisterPasskey(ctx context.Context, create func(options []byte) ([]byte, error)) (string, error) {
+	var options json.RawMessage
+	if err := a.Call(ctx, http.MethodPost, "/passkeys/options", nil, http.StatusOK, &options); err != nil {
+		return "", fmt.Errorf("passkey options: %w", err)
+	}
+	cred, err := create(options)
+	if err != nil {
+		return "", fmt.Errorf("passkey: %w", err)
+	}
+	var out struct {
+		ID string `json:"id"`
+	}
+	if err := a.Call(ctx, http.MethodPost, "/passkeys", cred, http.StatusCreated, &out); err != nil {
+		return "", fmt.Errorf("register passkey: %w", err)
+	}
+	return out.ID, nil
+}
+
+// Call makes a signed device API call to path (below the device API)
+// with body as JSON (none when nil), expects status want and decodes the
+// answer into out (when not nil).
+func (a *Agent) Call(ctx context.Context, method, path string, body []byte, want int, out any) error {
+	var r io.Reader
+	contentType := ""
+	if body != nil {
+		r, contentType = bytes.NewReader(body), "application/json"
+	}
+	req, err := a.newRequest(ctx, method, path, contentType, r)
+	if err != nil {
+		return err
+	}
+	return do(a.http, req, want, out)
+}
+
+// decide signs and sends a decision with further claims.
+func (a *Agent) decide(ctx context.Context, s ciba.Summary, approve bool, claims map[string]any) error {
 	decision := device.Deny
 	if approve {
 		decision = device.Approve
 	}
-	claims := map[string]any{
-		"request_id": s.RequestID,
-		"decision":   decision,
-		"summary":    s.Digest(),
-	}
-	for k, v := range extra {
-		claims[k] = v
-	}
+	claims["request_id"] = s.RequestID
+	claims["decision"] = decision
+	claims["summary"] = s.Digest()
 	signed, err := a.sign(device.TypeDecision, claims)
 	if err != nil {
 		return err
