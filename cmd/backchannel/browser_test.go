@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 )
 
@@ -204,9 +205,41 @@ func TestBrowserDeviceAndConsole(t *testing.T) {
 				t.Errorf("console claims %q lack %q", claims, want)
 			}
 		}
-		screenshot(t, console, "demo-console.png")
 		outcome := text(t, device, "#last-outcome")
 		if !strings.HasPrefix(outcome, "You approved") {
+			t.Errorf("device outcome %q, want an approval", outcome)
+		}
+	})
+
+	t.Run("Passkey", func(t *testing.T) {
+		// The phone's platform authenticator: Chromium's virtual one, which
+		// verifies the user (as a fingerprint would) and keeps passkeys.
+		addAuthenticator(t, device)
+		inTab(t, device, "set up a passkey",
+			chromedp.WaitVisible(chromedp.CSS("#passkey-button")),
+			chromedp.Click(chromedp.CSS("#passkey-button")),
+			waitJS(`document.querySelector("#passkey-state").textContent.includes("passkey set up")`),
+			waitJS(`document.querySelector("#passkey-panel").hidden`),
+		)
+		inTab(t, console, "require a passkey", chromedp.Click(chromedp.CSS("#require-passkey")))
+		startDemo(t, console, "Okinawa 8080")
+		inTab(t, console, "stop requiring one", chromedp.Click(chromedp.CSS("#require-passkey")))
+		inTab(t, device, "see that it needs the passkey",
+			waitJS(`[...document.querySelectorAll("#requests .acr.passkey")].some(e => !e.hidden)`))
+		screenshot(t, device, "device-passkey.png")
+		answer(t, device, "Okinawa 8080", "approve")
+		inTab(t, console, "see the tokens",
+			waitJS(`document.querySelector("#run-state").textContent === "approved"`),
+			chromedp.WaitVisible(chromedp.CSS("#claims-box")),
+		)
+		claims := text(t, console, "#claims")
+		for _, want := range []string{"urn:backchannel:acr:passkey", "mfa"} {
+			if !strings.Contains(claims, want) {
+				t.Errorf("console claims %q lack %q", claims, want)
+			}
+		}
+		screenshot(t, console, "demo-console.png")
+		if outcome := text(t, device, "#last-outcome"); !strings.HasPrefix(outcome, "You approved") {
 			t.Errorf("device outcome %q, want an approval", outcome)
 		}
 	})
@@ -237,6 +270,28 @@ func TestBrowserDeviceAndConsole(t *testing.T) {
 			}
 		})
 	}
+}
+
+// addAuthenticator gives the tab a virtual platform authenticator that
+// keeps passkeys and verifies the user at once.
+func addAuthenticator(t *testing.T, tab context.Context) {
+	t.Helper()
+	inTab(t, tab, "add a virtual authenticator", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+			Options: &webauthn.VirtualAuthenticatorOptions{
+				Protocol:                    webauthn.AuthenticatorProtocolCtap2,
+				Transport:                   webauthn.AuthenticatorTransportInternal,
+				HasResidentKey:              true,
+				HasUserVerification:         true,
+				IsUserVerified:              true,
+				AutomaticPresenceSimulation: true,
+			},
+		})
+		return err
+	}))
 }
 
 // enrolDevice opens the enrolment link of srv in a new phone-sized tab,

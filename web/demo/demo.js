@@ -18,7 +18,7 @@ $("start-form").addEventListener("submit", async (ev) => {
         login_hint: $("login-hint").value,
         binding_message: $("binding-message").value,
         scope: $("scope").value,
-        acr_values: $("acr-values").value,
+        acr_values: acrValues(),
         authorization_details: $("authorization-details").value,
       }),
     });
@@ -33,6 +33,16 @@ $("start-form").addEventListener("submit", async (ev) => {
     $("start-button").disabled = false;
   }
 });
+
+// acrValues are the acr_values typed in, with the passkey acr added when
+// the operator asks for a passkey.
+function acrValues() {
+  const values = $("acr-values").value.split(/\s+/).filter(Boolean);
+  if ($("require-passkey").checked && !values.includes(PASSKEY_ACR)) values.unshift(PASSKEY_ACR);
+  return values.join(" ");
+}
+
+const PASSKEY_ACR = "urn:backchannel:acr:passkey";
 
 async function refresh(id) {
   try {

@@ -5,6 +5,8 @@
 // pending requests over the event stream. Text from clients is only ever
 // set with textContent.
 
+import { assertPasskey, createPasskey, needsPasskey, passkeysSupported } from "./passkey.js";
+
 const $ = (id) => document.getElementById(id);
 const enc = new TextEncoder();
 
@@ -79,6 +81,16 @@ function canonical(s) {
 
 async function digest(s) {
   return b64url(await crypto.subtle.digest("SHA-256", enc.encode(canonical(s))));
+}
+
+// call makes a signed device API call with an optional JSON body and
+// returns the response and its JSON body ({} when there is none).
+async function call(dev, method, path, body) {
+  const url = dev.api + path;
+  const headers = { Authorization: await deviceProof(dev, method, url) };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const resp = await fetch(url, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
+  return { resp, body: await resp.json().catch(() => ({})) };
 }
 
 // ---- Discovery.
@@ -251,7 +263,12 @@ function addCard(dev, s) {
     for (const d of details) box.append(renderDetail(d));
     box.hidden = false;
   }
-  if ((s.acr_values ?? []).length) {
+  if (needsPasskey(s)) {
+    const acr = el.querySelector(".acr");
+    acr.textContent = "Approving needs your passkey: you will confirm with your fingerprint, face or screen lock.";
+    acr.classList.add("passkey");
+    acr.hidden = false;
+  } else if ((s.acr_values ?? []).length) {
     const acr = el.querySelector(".acr");
     acr.textContent = "Requested assurance: " + s.acr_values.join(", ");
     acr.hidden = false;
@@ -328,6 +345,17 @@ async function decide(dev, s, el, decision, reason) {
     // that does not know the claim ignores it and records a plain deny.
     if (reason) claims.reason = reason;
     if (decision === "approve" && el.dataset.number) claims.number = el.dataset.number;
+    if (decision === "approve" && needsPasskey(s)) {
+      if (!passkeys.ids.length) {
+        showPasskeyPanel(true);
+        throw new Error("this request needs a passkey. Set one up above, then approve again.");
+      }
+      try {
+        claims.passkey = await assertPasskey(claims.summary, passkeys.ids);
+      } catch (err) {
+        throw new Error(err.name === "NotAllowedError" ? "the passkey check was cancelled or timed out." : "the passkey check failed (" + err.message + ").");
+      }
+    }
     const jws = await signJWS(dev.keys.privateKey, { typ: "decision+jwt", kid: dev.deviceID }, claims);
     const url = dev.api + "/requests/" + encodeURIComponent(s.request_id) + "/decision";
     const resp = await fetch(url, {
@@ -338,6 +366,7 @@ async function decide(dev, s, el, decision, reason) {
     if (resp.status !== 204) {
       const body = await resp.json().catch(() => ({}));
       if (resp.status === 401) return refused();
+      if (body.error === "passkey_required") showPasskeyPanel(true);
       throw new Error(body.error_description || body.error || "HTTP " + resp.status);
     }
     const who = s.client_name || s.client_id;
@@ -453,6 +482,57 @@ async function forgotten() {
   show("not-enrolled");
 }
 
+// ---- Passkeys.
+
+const passkeys = { available: false, ids: [] };
+
+// refreshPasskeys learns whether the server offers passkeys and which
+// this device has, and shows the set-up panel when it has none.
+async function refreshPasskeys(dev) {
+  try {
+    const { resp, body } = await call(dev, "GET", "/passkeys");
+    if (!resp.ok) return;
+    passkeys.available = body.available === true && passkeysSupported();
+    passkeys.ids = (body.passkeys ?? []).map((p) => p.id);
+  } catch { return; }
+  $("passkey-state").textContent = passkeys.ids.length ? "· passkey set up" : "";
+  showPasskeyPanel(passkeys.available && !passkeys.ids.length);
+}
+
+function showPasskeyPanel(on) {
+  $("passkey-panel").hidden = !on;
+  if (on && !passkeys.available) {
+    $("passkey-button").hidden = true;
+    $("passkey-status").textContent = passkeysSupported()
+      ? "This server does not offer passkeys, so requests that need one cannot be approved here."
+      : "This browser does not support passkeys, so requests that need one cannot be approved here.";
+  }
+}
+
+async function setUpPasskey(dev) {
+  const status = $("passkey-status");
+  $("passkey-button").disabled = true;
+  status.textContent = "";
+  try {
+    const opts = await call(dev, "POST", "/passkeys/options");
+    if (!opts.resp.ok) throw new Error(opts.body.error_description || "HTTP " + opts.resp.status);
+    let cred;
+    try {
+      cred = await createPasskey(opts.body);
+    } catch (err) {
+      throw new Error(err.name === "NotAllowedError" ? "cancelled or timed out" : err.message);
+    }
+    const made = await call(dev, "POST", "/passkeys", cred);
+    if (made.resp.status !== 201) throw new Error(made.body.error_description || "HTTP " + made.resp.status);
+    $("last-outcome").textContent = "Passkey set up: requests that need it can now be approved here.";
+    await refreshPasskeys(dev);
+  } catch (err) {
+    status.textContent = "The passkey was not set up: " + err.message;
+  } finally {
+    $("passkey-button").disabled = false;
+  }
+}
+
 function start(dev) {
   $("device-id").textContent = dev.deviceID;
   $("subject").textContent = dev.subject;
@@ -466,8 +546,10 @@ function start(dev) {
     await Notification.requestPermission();
     nb.hidden = Notification.permission !== "default";
   };
+  $("passkey-button").onclick = () => setUpPasskey(dev);
   show("ready");
   updateIdle();
+  refreshPasskeys(dev);
   follow(dev);
 }
 

@@ -1,7 +1,7 @@
 // The device app's service worker: it keeps the app shell so the app
 // opens (and is installable) offline. The device API is never cached.
-const CACHE = "backchannel-device-v1";
-const SHELL = ["/device", "/device/app.js", "/device/style.css", "/device/icon.svg", "/device/manifest.webmanifest"];
+const CACHE = "backchannel-device-v2";
+const SHELL = ["/device", "/device/app.js", "/device/passkey.js", "/device/style.css", "/device/icon.svg", "/device/manifest.webmanifest"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(SHELL)).then(() => self.skipWaiting()));
