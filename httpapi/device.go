@@ -430,8 +430,13 @@ func handleAdminCreateEnrolment(enr *device.Enroller, log *slog.Logger) http.Han
 			writeError(w, r, log, err)
 			return
 		}
+		qr, err := device.QRDataURL(url, 320)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
 		log.InfoContext(r.Context(), "enrolment created", "sub", in.Subject, "expires_at", exp)
-		oauth.WriteJSON(w, http.StatusCreated, enrolment{Code: code, URL: url, ExpiresAt: exp})
+		oauth.WriteJSON(w, http.StatusCreated, enrolment{Code: code, URL: url, ExpiresAt: exp, QRPNG: qr})
 	})
 }
 
@@ -440,6 +445,8 @@ type enrolment struct {
 	Code      string    `json:"code"`
 	URL       string    `json:"url"`
 	ExpiresAt time.Time `json:"expires_at"`
+	// QRPNG is URL as a QR code, a PNG data URL, for a phone's camera.
+	QRPNG string `json:"qr_png"`
 }
 
 // handleAdminDevices serves GET /admin/v1/devices?subject=SUB: the user's

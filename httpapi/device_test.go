@@ -2,10 +2,13 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"image/png"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,6 +20,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/google/go-cmp/cmp"
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/backchannel/backchannel/ciba"
 	"github.com/backchannel/backchannel/device"
@@ -218,12 +223,16 @@ func TestAdminEnrolment(t *testing.T) {
 		Code      string    `json:"code"`
 		URL       string    `json:"url"`
 		ExpiresAt time.Time `json:"expires_at"`
+		QRPNG     string    `json:"qr_png"`
 	}
 	if err := json.Unmarshal(body, &out); err != nil {
 		t.Fatal(err)
 	}
 	if out.Code == "" || out.URL != e.issuer+"/device#enrol="+out.Code {
 		t.Errorf("enrolment = %s, want a code and the link %s/device#enrol=CODE", body, e.issuer)
+	}
+	if got := scanQR(t, out.QRPNG); got != out.URL {
+		t.Errorf("qr_png says %q, want the link %q", got, out.URL)
 	}
 	if d := time.Until(out.ExpiresAt); d < 9*time.Minute || d > 10*time.Minute {
 		t.Errorf("expires_at = %v, want about 10 minutes from now", out.ExpiresAt)
@@ -747,4 +756,30 @@ func TestAgentStreamIdle(t *testing.T) {
 		t.Error("a silent stream was not given up")
 	}
 	waitFor(t, "the silent stream to end on the server", func() bool { return e.hub.Subscribers() == 0 })
+}
+
+// scanQR reads the QR code of a PNG data URL.
+func scanQR(t *testing.T, dataURL string) string {
+	t.Helper()
+	b64, ok := strings.CutPrefix(dataURL, "data:image/png;base64,")
+	if !ok {
+		t.Fatalf("%.40q… is not a PNG data URL", dataURL)
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, nil)
+	if err != nil {
+		t.Fatalf("decode QR: %v", err)
+	}
+	return res.GetText()
 }

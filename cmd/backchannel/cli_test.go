@@ -181,8 +181,12 @@ func TestCLIFlow(t *testing.T) {
 	runBin(t, bin, dir, admin, `{"sub": "u-1001", "email": "hana@example.jp", "name": "Hana Sato"}`, "user", "create", "--file", "-")
 	enrol := decodeJSON(t, runBin(t, bin, dir, admin, "", "device", "enroll", "--user", "u-1001", "--json"))
 	code, _ := enrol["code"].(string)
-	if code == "" || !strings.HasPrefix(enrol["url"].(string), srv.issuer) {
+	if code == "" || !strings.HasPrefix(enrol["url"].(string), srv.issuer) || !strings.HasPrefix(enrol["qr_png"].(string), "data:image/png;base64,") {
 		t.Fatalf("device enroll printed %v", enrol)
+	}
+	// Without --json the link is also drawn as a QR code for the phone.
+	if text := runBin(t, bin, dir, admin, "", "device", "enroll", "--user", "u-1001"); !strings.Contains(text, "or scan it:") || !strings.Contains(text, "█") {
+		t.Errorf("device enroll printed no QR code:\n%s", text)
 	}
 
 	// The user's phone: register, then approve what it is shown.

@@ -75,6 +75,11 @@ backchannel --dev: a development server with demo data. Not for production.
                    %s
   demo console     %s/demo
 
+The enrolment link as a QR code, for a phone's camera (the phone must
+reach this server on https under a domain name; see the README):
+
+%s
+
 Try it, in two more terminals:
 
   export BACKCHANNEL_ADMIN_URL=%s BACKCHANNEL_ADMIN_TOKEN=%s
@@ -84,8 +89,17 @@ Try it, in two more terminals:
   go run ./cmd/backchannel login --issuer %s --client-id %s --client-secret %s --login-hint demo --binding-message "Order 1234"
 
 `, cfg.Issuer, adminURL, adminToken, demoUserSub, demoClientID, secret,
-		code, expires.Format(time.RFC3339), link, cfg.Issuer,
+		code, expires.Format(time.RFC3339), link, cfg.Issuer, qrText(link),
 		adminURL, adminToken, cfg.Issuer, code,
 		cfg.Issuer, demoClientID, secret)
 	return secret, nil
+}
+
+// qrText is link as a terminal QR code, or a note when it cannot be drawn.
+func qrText(link string) string {
+	qr, err := device.QRText(link)
+	if err != nil {
+		return "  (no QR code: " + err.Error() + ")"
+	}
+	return qr
 }

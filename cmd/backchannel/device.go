@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/backchannel/backchannel/ciba"
+	"github.com/backchannel/backchannel/device"
 	"github.com/backchannel/backchannel/device/agent"
 	"github.com/backchannel/backchannel/oauth"
 )
@@ -44,10 +45,12 @@ type enrolmentOut struct {
 	Code      string    `json:"code"`
 	URL       string    `json:"url"`
 	ExpiresAt time.Time `json:"expires_at"`
+	QRPNG     string    `json:"qr_png,omitempty"`
 }
 
 func newDeviceEnrollCommand(env *cliEnv, af *adminFlags) *cobra.Command {
 	var user string
+	var noQR bool
 	cmd := &cobra.Command{
 		Use:   "enroll --user SUB",
 		Short: "Create a single-use enrolment code for a user's device (admin API)",
@@ -71,11 +74,17 @@ func newDeviceEnrollCommand(env *cliEnv, af *adminFlags) *cobra.Command {
 			fmt.Fprintf(env.stdout, "Enrolment code for %s (single use, valid until %s):\n\n    %s\n\n",
 				user, out.ExpiresAt.Local().Format("15:04:05 MST"), out.Code)
 			fmt.Fprintf(env.stdout, "Open on the phone:  %s\n", out.URL)
+			if !noQR {
+				if qr, err := device.QRText(out.URL); err == nil {
+					fmt.Fprintf(env.stdout, "or scan it:\n\n%s\n", qr)
+				}
+			}
 			fmt.Fprintf(env.stdout, "Or in a terminal:   backchannel device register --server %s --code %s --key-file device.json\n", issuer, out.Code)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&user, "user", "", "the user's subject (sub)")
+	cmd.Flags().BoolVar(&noQR, "no-qr", false, "do not print the link as a QR code")
 	return cmd
 }
 
