@@ -29,6 +29,10 @@ type Summary struct {
 	// and two decoys. Absent otherwise, so the canonical form of a
 	// request without number matching is unchanged.
 	NumberChoices []string `json:"number_choices,omitempty"`
+	// LogoURI is the client's registered logo_uri, for the device to
+	// show beside its name; absent when it has none. It is not part of
+	// the canonical form: the client_id, which is, names the client.
+	LogoURI string `json:"logo_uri,omitempty"`
 }
 
 // NewSummary returns the summary of request r of client c.
@@ -46,6 +50,7 @@ func NewSummary(r store.Request, c store.Client) Summary {
 		ACRValues:            nonNil(r.ACRValues),
 		AuthorizationDetails: detailsOrEmpty(r.AuthorizationDetails),
 		ExpiresAt:            r.ExpiresAt.Unix(),
+		LogoURI:              c.LogoURI,
 	}
 }
 
@@ -58,6 +63,7 @@ func (s Summary) Canonical() []byte {
 	s.Scopes = nonNil(s.Scopes)
 	s.ACRValues = nonNil(s.ACRValues)
 	s.AuthorizationDetails = normaliseDetails(s.AuthorizationDetails)
+	s.LogoURI = ""
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)

@@ -34,6 +34,12 @@ func TestSummaryCanonical(t *testing.T) {
 	if got := string(ciba.NewSummary(r, c).Canonical()); !strings.Contains(got, `"authorization_details":[{"note":"<b>&</b>","type":"payment_initiation"}],"expires_at"`) {
 		t.Errorf("Canonical() with details = %s", got)
 	}
+	// The logo is shown but not signed: the digest stays what the
+	// device computes from the canonical members.
+	withLogo := store.Client{ID: "c1", Name: "Call Centre", LogoURI: "https://rp.example/logo.png"}
+	if sl := ciba.NewSummary(r, withLogo); sl.LogoURI != withLogo.LogoURI || sl.Digest() != ciba.NewSummary(r, c).Digest() {
+		t.Errorf("summary with a logo: logo_uri %q, digest changed %v", sl.LogoURI, sl.Digest() != ciba.NewSummary(r, c).Digest())
+	}
 	if n := ciba.NewSummary(r, store.Client{ID: "c1"}).ClientName; n != "c1" {
 		t.Errorf("ClientName without a name = %q, want the client_id", n)
 	}

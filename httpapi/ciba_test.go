@@ -494,3 +494,24 @@ func TestIDTokenHint(t *testing.T) {
 	otherID, otherSecret := f.createClient(nil)
 	wantError(t, f.postForm("/bc-authorize", url.Values{"scope": {"openid"}, "id_token_hint": {idToken}}, otherID, otherSecret), 400, "invalid_request")
 }
+
+// TestDeviceSeesClientLogo: the device gets the client's logo_uri with
+// the summary, and a decision over that summary is accepted (the logo is
+// not part of the signed canonical form).
+func TestDeviceSeesClientLogo(t *testing.T) {
+	f := newFlow(t, map[string]any{"logo_uri": "https://rp.example/logo.png"})
+	dev := f.enrolDevice("u1")
+	if r := f.start(url.Values{"scope": {"openid"}, "login_hint": {"hana"}}); r.status != http.StatusOK {
+		t.Fatalf("bc-authorize = %d %v", r.status, r.body)
+	}
+	pending, err := dev.Pending(t.Context())
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("Pending = %v, %v", pending, err)
+	}
+	if pending[0].LogoURI != "https://rp.example/logo.png" {
+		t.Errorf("summary logo_uri = %q, want the client's", pending[0].LogoURI)
+	}
+	if err := dev.Decide(t.Context(), pending[0], true); err != nil {
+		t.Errorf("Decide over a summary with a logo: %v", err)
+	}
+}
