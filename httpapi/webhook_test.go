@@ -196,6 +196,35 @@ func TestWebhookDecisionSummaryMismatch(t *testing.T) {
 	wantError(t, f.callback(n.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body)), http.StatusBadRequest, "invalid_request")
 }
 
+// TestWebhookPasskeyRequired: a request that needs a passkey is approved
+// through the webhook only when the deployment's app reports the passkey
+// acr (its own user verification).
+func TestWebhookPasskeyRequired(t *testing.T) {
+	f, wr := newWebhookFlow(t)
+	r := f.start(url.Values{"scope": {"openid"}, "login_hint": {"u1"}, "acr_values": {ciba.ACRPasskey}})
+	if r.status != http.StatusOK {
+		t.Fatalf("bc-authorize = %d %v", r.status, r.body)
+	}
+	n := wr.wait(t)
+	if !slices.Equal(n.ACRValues, []string{ciba.ACRPasskey}) {
+		t.Errorf("notification acr_values = %v", n.ACRValues)
+	}
+	plain, _ := json.Marshal(map[string]any{"decision": "approve", "summary": n.Summary})
+	wantError(t, f.callback(n.RequestID, plain, webhook.Sign(webhookSecret, f.clock.Now(), plain)), http.StatusForbidden, "passkey_required")
+	verified, _ := json.Marshal(map[string]any{"decision": "approve", "summary": n.Summary, "acr": ciba.ACRPasskey, "amr": []string{"face", "hwk"}})
+	if res := f.callback(n.RequestID, verified, webhook.Sign(webhookSecret, f.clock.Now(), verified)); res.status != http.StatusNoContent {
+		t.Fatalf("callback with the passkey acr = %d %v, want 204", res.status, res.body)
+	}
+	f.clock.Advance(5 * time.Second)
+	tok := f.poll(r.str("auth_req_id"))
+	if tok.status != http.StatusOK {
+		t.Fatalf("token = %d %v", tok.status, tok.body)
+	}
+	if acr := verifyIDToken(t, f.testServer, tok.str("id_token"))["acr"]; acr != ciba.ACRPasskey {
+		t.Errorf("id_token acr = %v, want %s", acr, ciba.ACRPasskey)
+	}
+}
+
 func TestWebhookExpiredAndNotMe(t *testing.T) {
 	f, wr := newWebhookFlow(t)
 	reg := func() string {
