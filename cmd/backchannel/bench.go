@@ -99,6 +99,7 @@ notifications arrive at --receiver, which must be the peer's PING_ENDPOINT.`,
 	f.IntVar(&bcPID, "server-pid", 0, "backchannel's process ID (default: the process listening on --url's port)")
 	f.IntVar(&peerPID, "peer-pid", 0, "the peer's process ID (default: the process listening on --peer-url's port)")
 	f.StringVar(&s.ReceiverAddr, "receiver", "127.0.0.1:3081", "address of the ping/push notification receiver")
+	cmd.AddCommand(newBenchFillCommand(env))
 	return cmd
 }
 
