@@ -155,7 +155,7 @@ func (m *Metrics) WatchNotifications(stats func() notify.Stats) {
 	m.reg.MustRegister(notificationCollector{
 		stats: stats,
 		results: prometheus.NewDesc(namespace+"_notifications_total",
-			"Ping and push notifications that reached a final outcome: delivered, or failed as rejected (the endpoint refused them), refused (egress refused the endpoint), exhausted (out of attempts) or expired (out of time).",
+			"Ping and push notifications that reached a final outcome: delivered, or failed as rejected (the endpoint refused them), refused (egress refused the endpoint), exhausted (out of attempts), expired (out of time) or gone (a Web Push device or subscription no longer exists).",
 			[]string{"result"}, nil),
 		attempts: prometheus.NewDesc(namespace+"_notification_attempts_total",
 			"Notification delivery attempts (HTTP requests sent or tried).", nil, nil),
@@ -189,6 +189,7 @@ func (c notificationCollector) Collect(ch chan<- prometheus.Metric) {
 		{"refused", s.FailedRefused},
 		{"exhausted", s.FailedExhausted},
 		{"expired", s.FailedExpired},
+		{"gone", s.FailedGone},
 	} {
 		ch <- prometheus.MustNewConstMetric(c.results, prometheus.CounterValue, float64(r.n), r.result)
 	}
