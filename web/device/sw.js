@@ -1,5 +1,7 @@
 // The device app's service worker: it keeps the app shell so the app
-// opens (and is installable) offline. The device API is never cached.
+// opens (and is installable) offline, and shows the Web Push messages of
+// new requests (docs/device-api.md, "Web Push") while the app is closed.
+// The device API is never cached.
 const CACHE = "backchannel-device-v1";
 const SHELL = ["/device", "/device/app.js", "/device/style.css", "/device/icon.svg", "/device/manifest.webmanifest"];
 
@@ -25,4 +27,43 @@ self.addEventListener("fetch", (event) => {
   event.respondWith(
     fetch(event.request).catch(() => caches.match(event.request, { ignoreSearch: true })),
   );
+});
+
+// A Web Push message holds what the notification shows: request_id,
+// client_name, binding_message and expires_at (no secret). Every push
+// must show a notification (userVisibleOnly).
+self.addEventListener("push", (event) => {
+  let m = {};
+  try { m = event.data ? event.data.json() : {}; } catch { /* shown as a generic request */ }
+  const expired = typeof m.expires_at === "number" && m.expires_at * 1000 <= Date.now();
+  const title = m.client_name || "Sign-in request";
+  const body = expired ? "This request has expired."
+    : m.binding_message || "A request is waiting for you. Approve only if you started it yourself.";
+  event.waitUntil(self.registration.showNotification(title, {
+    body,
+    tag: m.request_id || "backchannel-request", // one notification per request
+    requireInteraction: !expired, // stays until the person answers it
+    icon: "/device/icon.svg",
+    data: { request_id: m.request_id },
+  }));
+});
+
+// A click focuses an open app window and tells it which request to show,
+// or opens the app at that request.
+self.addEventListener("notificationclick", (event) => {
+  event.notification.close();
+  const id = event.notification.data && event.notification.data.request_id;
+  const url = "/device" + (id ? "#request=" + encodeURIComponent(id) : "");
+  event.waitUntil((async () => {
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    for (const c of windows) {
+      const u = new URL(c.url);
+      if (u.origin === self.location.origin && u.pathname === "/device") {
+        await c.focus();
+        if (id) c.postMessage({ type: "open-request", request_id: id });
+        return;
+      }
+    }
+    await self.clients.openWindow(url);
+  })());
 });
