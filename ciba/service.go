@@ -284,11 +284,12 @@ func (s *Service) createRequest(ctx context.Context, c store.Client, p params, u
 		if fx.Outbound, err = s.webhookOutbound(WebhookRequestCreated, r, c, user, now); err != nil {
 			return store.Request{}, Started{}, err
 		}
-		pushes, err := s.webPushOutbound(r, c, devices, now)
+		pushes, queued, err := s.webPushOutbound(r, c, devices, now)
 		if err != nil {
 			return store.Request{}, Started{}, err
 		}
 		fx.Outbound = append(fx.Outbound, pushes...)
+		fx.Audit = append(fx.Audit, queued...)
 	}
 	if err := s.Store.CreateRequest(ctx, r, fx); err != nil {
 		return store.Request{}, Started{}, fmt.Errorf("create request: %w", err)

@@ -371,6 +371,23 @@ func TestWebPushDelivers(t *testing.T) {
 		t.Errorf("message = %+v, want %+v", msg, want)
 	}
 	waitOutbound(t, f.store, pending[0].RequestID, store.Delivered, 1)
+
+	// The trail says which device was pushed to, and that it was
+	// delivered (recorded just after the row is finished).
+	var queued, delivered bool
+	for deadline := time.Now().Add(5 * time.Second); !(queued && delivered) && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, e := range f.trail("request=" + url.QueryEscape(pending[0].RequestID)) {
+			switch e.Kind {
+			case "notification.queued":
+				queued = e.DeviceID == a.Credentials().DeviceID && e.Detail["channel"] == "web_push"
+			case "notification.delivered":
+				delivered = true
+			}
+		}
+	}
+	if !queued || !delivered {
+		t.Errorf("audit trail: web push queued for the device %v, delivered %v; want both", queued, delivered)
+	}
 }
 
 // waitOutbound waits until the request's one outbox row is in state
