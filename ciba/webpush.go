@@ -19,16 +19,19 @@ func (s *Service) webPushOutbound(r store.Request, c store.Client, devices []sto
 	}
 	var rows []store.Outbound
 	var events []store.AuditEvent
+	var m webpush.Message
 	for _, d := range devices {
 		if !d.RevokedAt.IsZero() || d.Push.Endpoint == "" {
 			continue
+		}
+		if m.RequestID == "" { // built only for users who have a subscription
+			sum := NewSummary(r, c)
+			m = webpush.Message{RequestID: r.ID, ClientName: sum.ClientName, BindingMessage: sum.BindingMessage, ExpiresAt: sum.ExpiresAt}
 		}
 		id, err := randomString(16)
 		if err != nil {
 			return nil, nil, err
 		}
-		sum := NewSummary(r, c)
-		m := webpush.Message{RequestID: r.ID, ClientName: sum.ClientName, BindingMessage: sum.BindingMessage, ExpiresAt: sum.ExpiresAt}
 		row, err := webpush.Outbound(id, c.ID, d.ID, m, r.ExpiresAt, now)
 		if err != nil {
 			return nil, nil, err

@@ -15,6 +15,7 @@ import (
 	webpushgo "github.com/SherClockHolmes/webpush-go"
 
 	"github.com/backchannel/backchannel/notify"
+	"github.com/backchannel/backchannel/oauth"
 	"github.com/backchannel/backchannel/store"
 )
 
@@ -40,10 +41,17 @@ type Message struct {
 	ExpiresAt      int64  `json:"expires_at"` // Unix seconds
 }
 
-// Outbound returns the outbox row that pushes m to device deviceID for
-// request r of client clientID, created at now. It is given up when the
-// request expires.
+// maxField bounds each text of a message in bytes, so that a message
+// always fits the one 4096-byte record push services must accept (RFC
+// 8291 §4) whatever a client calls itself.
+const maxField = 512
+
+// Outbound returns the outbox row, with ID OutboundPrefix+id, that pushes
+// m (about request m.RequestID of client clientID) to device deviceID. It
+// is given up at expiresAt, the request's expiry.
 func Outbound(id, clientID, deviceID string, m Message, expiresAt, now time.Time) (store.Outbound, error) {
+	m.ClientName = oauth.Truncate(m.ClientName, maxField)
+	m.BindingMessage = oauth.Truncate(m.BindingMessage, maxField)
 	payload, err := json.Marshal(m)
 	if err != nil {
 		return store.Outbound{}, err
