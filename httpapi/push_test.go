@@ -510,6 +510,10 @@ func TestWebPushEgress(t *testing.T) {
 	f.startRequest("ssrf")
 	pending, _ := a.Pending(t.Context())
 	waitOutbound(t, f.store, pending[0].RequestID, store.Failed, 1)
+	rows, _ := f.store.OutboundByRequest(t.Context(), pending[0].RequestID)
+	if !strings.Contains(rows[0].LastError, "refused") || strings.Contains(rows[0].LastError, "/push/1") {
+		t.Errorf("LastError = %q, want the refusal without the endpoint", rows[0].LastError)
+	}
 	ps.none(t, 100*time.Millisecond)
 }
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -157,7 +158,11 @@ func (s *Sender) send(ctx context.Context, row store.Outbound, client *http.Clie
 		Urgency:         webpushgo.UrgencyHigh, // RFC 8030 §5.3: a person is waiting
 		Topic:           Topic,
 	})
-	if err != nil {
+	if ue := (*url.Error)(nil); errors.As(err, &ue) {
+		// The endpoint is a capability of the push service: keep it out
+		// of logs and the outbox's last error, keep the cause's class.
+		return nil, fmt.Errorf("%s to the push service: %w", ue.Op, ue.Err)
+	} else if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone {
