@@ -39,13 +39,18 @@ self.addEventListener("push", (event) => {
   const title = m.client_name || "Sign-in request";
   const body = expired ? "This request has expired."
     : m.binding_message || "A request is waiting for you. Approve only if you started it yourself.";
-  event.waitUntil(self.registration.showNotification(title, {
-    body,
-    tag: m.request_id || "backchannel-request", // one notification per request
-    requireInteraction: !expired, // stays until the person answers it
-    icon: "/device/icon.svg",
-    data: { request_id: m.request_id },
-  }));
+  event.waitUntil((async () => {
+    // The app in front already shows the request, from its stream.
+    const windows = await self.clients.matchAll({ type: "window", includeUncontrolled: true });
+    if (windows.some((c) => c.focused && c.visibilityState === "visible" && new URL(c.url).pathname === "/device")) return;
+    await self.registration.showNotification(title, {
+      body,
+      tag: m.request_id || "backchannel-request", // one notification per request
+      requireInteraction: !expired, // stays until the person answers it
+      icon: "/device/icon.svg",
+      data: { request_id: m.request_id },
+    });
+  })());
 });
 
 // A click focuses an open app window and tells it which request to show,
