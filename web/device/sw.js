@@ -1,7 +1,5 @@
 // The device app's service worker: it keeps the app shell so the app
-// opens (and is installable) offline, and shows the Web Push messages of
-// new requests (docs/device-api.md, "Web Push") while the app is closed.
-// The device API is never cached.
+// opens (and is installable) offline. The device API is never cached.
 const CACHE = "backchannel-device-v1";
 const SHELL = ["/device", "/device/app.js", "/device/style.css", "/device/icon.svg", "/device/manifest.webmanifest"];
 
@@ -29,9 +27,11 @@ self.addEventListener("fetch", (event) => {
   );
 });
 
-// A Web Push message holds what the notification shows: request_id,
-// client_name, binding_message and expires_at (no secret). Every push
-// must show a notification (userVisibleOnly).
+// Web Push (docs/device-api.md, "Web Push"): the worker shows each new
+// request while the app is closed. A message holds what the notification
+// shows: request_id, client_name, binding_message and expires_at (no
+// secret). With userVisibleOnly, a push may go unshown only while the
+// app is in front.
 self.addEventListener("push", (event) => {
   let m = {};
   try { m = event.data ? event.data.json() : {}; } catch { /* shown as a generic request */ }
