@@ -34,7 +34,9 @@ const (
 	// RequestExpired: the request expired unanswered. Detail: noticed_by.
 	RequestExpired Kind = "request.expired"
 	// NotificationQueued: a ping or push notification was put in the
-	// outbox. Detail: outbound_id, delivery_mode, reason.
+	// outbox (detail: outbound_id, delivery_mode, outcome), or a Web Push
+	// message to the event's device (detail: outbound_id, channel
+	// "web_push").
 	NotificationQueued Kind = "notification.queued"
 	// NotificationAttempt: one delivery attempt ended. Detail:
 	// outbound_id, attempt, duration_ms, status or error (a class, never

@@ -29,6 +29,6 @@ func (s *Service) startDecoy(ctx context.Context, c store.Client, p params, unkn
 		return Started{}, oauth.Errorf(oauth.InvalidUserCode, "user_code is not valid")
 	}
 	// Ping and push clients learn of the decoy's expiry as of any other.
-	_, started, err := s.createRequest(ctx, c, p, store.User{}, now)
+	_, started, err := s.createRequest(ctx, c, p, store.User{}, nil, now)
 	return started, err
 }

@@ -169,6 +169,10 @@ type Service struct {
 	// signed notification (docs/webhook.md); users then need no enrolled
 	// device, as the deployment's own app is their device.
 	WebhookURL string
+	// WebPush queues, with each new request, a Web Push message (package
+	// webpush) for each of the user's active devices with a push
+	// subscription.
+	WebPush bool
 
 	clientLimits, hintLimits, pollLimits limiters
 }
@@ -240,7 +244,7 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 		return Started{}, err
 	}
 
-	r, started, err := s.createRequest(ctx, c, p, user, now)
+	r, started, err := s.createRequest(ctx, c, p, user, devices, now)
 	if err != nil {
 		return Started{}, err
 	}
@@ -252,9 +256,10 @@ func (s *Service) Start(ctx context.Context, c store.Client, form oauth.Form) (S
 // createRequest stores a new pending request of client c for user (the
 // zero User for a decoy) with the validated parameters p, together with
 // its audit event and, with a webhook channel, the notification of the
-// bank's app: one transaction, so a crash cannot leave a request nobody
-// hears of. It returns the request and the response the client gets.
-func (s *Service) createRequest(ctx context.Context, c store.Client, p params, user store.User, now time.Time) (store.Request, Started, error) {
+// bank's app, and the Web Push messages to the user's devices: one
+// transaction, so a crash cannot leave a request nobody hears of. It
+// returns the request and the response the client gets.
+func (s *Service) createRequest(ctx context.Context, c store.Client, p params, user store.User, devices []store.Device, now time.Time) (store.Request, Started, error) {
 	lim := s.Limits.withDefaults()
 	expiry := lim.DefaultExpiry
 	if p.requestedExpiry > 0 {
@@ -301,6 +306,12 @@ func (s *Service) createRequest(ctx context.Context, c store.Client, p params, u
 		if fx.Outbound, err = s.webhookOutbound(WebhookRequestCreated, r, c, user, now); err != nil {
 			return store.Request{}, Started{}, err
 		}
+		pushes, queued, err := s.webPushOutbound(r, c, devices, now)
+		if err != nil {
+			return store.Request{}, Started{}, err
+		}
+		fx.Outbound = append(fx.Outbound, pushes...)
+		fx.Audit = append(fx.Audit, queued...)
 	}
 	if err := s.Store.CreateRequest(ctx, r, fx); err != nil {
 		return store.Request{}, Started{}, fmt.Errorf("create request: %w", err)

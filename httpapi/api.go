@@ -23,6 +23,7 @@ import (
 	"github.com/backchannel/backchannel/store"
 	"github.com/backchannel/backchannel/token"
 	"github.com/backchannel/backchannel/web"
+	"github.com/backchannel/backchannel/webpush"
 )
 
 // Deps are the services the handlers use. All fields are required unless
@@ -81,6 +82,10 @@ type Deps struct {
 	// Webhook serves the webhook channel's decision callback when set
 	// (docs/webhook.md); nil leaves it out.
 	Webhook *WebhookCallback
+	// WebPushKey is the server's VAPID key; when set, devices may save a
+	// Web Push subscription (GET, PUT and DELETE /device/v1/push). nil
+	// leaves those routes out.
+	WebPushKey *webpush.Key
 }
 
 func (d Deps) now() time.Time {

@@ -57,6 +57,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	}
 
 	device := func(h http.Handler) http.Handler { return requireDevice(d.DeviceAuth, d.Log, h) }
+	if d.WebPushKey != nil {
+		mux.Handle("GET /device/v1/push", device(handlePushKey(d.WebPushKey)))
+		mux.Handle("PUT /device/v1/push", device(handleSavePush(d.Store, d.Log)))
+		mux.Handle("DELETE /device/v1/push", device(handleDeletePush(d.Store, d.Log)))
+	}
 	mux.Handle("POST /device/v1/enrol", handleEnrol(d.Enroller, d.Log))
 	mux.Handle("GET /device/v1/requests", device(handleDeviceRequests(d.CIBA, d.Hub, d.Log)))
 	mux.Handle("POST /device/v1/requests/{id}/decision", device(handleDecision(d.CIBA, d.Log)))

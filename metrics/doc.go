@@ -7,5 +7,6 @@
 // Every series is per instance. Counters are summed across instances by
 // the query (sum by (…) (rate(…))); nothing here needs coordination.
 //
-// It imports store and notify for their types only, and never httpapi.
+// It imports store, notify and webpush for their types only, and never
+// httpapi.
 package metrics

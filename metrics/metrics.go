@@ -10,6 +10,7 @@ import (
 
 	"github.com/backchannel/backchannel/notify"
 	"github.com/backchannel/backchannel/store"
+	"github.com/backchannel/backchannel/webpush"
 )
 
 const namespace = "backchannel"
@@ -155,7 +156,7 @@ func (m *Metrics) WatchNotifications(stats func() notify.Stats) {
 	m.reg.MustRegister(notificationCollector{
 		stats: stats,
 		results: prometheus.NewDesc(namespace+"_notifications_total",
-			"Ping and push notifications that reached a final outcome: delivered, or failed as rejected (the endpoint refused them), refused (egress refused the endpoint), exhausted (out of attempts) or expired (out of time).",
+			"Ping and push notifications that reached a final outcome: delivered, or failed as rejected (the endpoint refused them), refused (egress refused the endpoint), exhausted (out of attempts), expired (out of time) or gone (a Web Push device or subscription no longer exists).",
 			[]string{"result"}, nil),
 		attempts: prometheus.NewDesc(namespace+"_notification_attempts_total",
 			"Notification delivery attempts (HTTP requests sent or tried).", nil, nil),
@@ -163,6 +164,31 @@ func (m *Metrics) WatchNotifications(stats func() notify.Stats) {
 			"Failed notification attempts that were rescheduled.", nil, nil),
 	})
 }
+
+// WatchWebPush exports backchannel_web_push_total{result}: Web Push
+// messages by the push service's answer, read from stats on every scrape
+// (webpush.Sender.Stats). Call it at most once.
+func (m *Metrics) WatchWebPush(stats func() webpush.Stats) {
+	desc := prometheus.NewDesc(namespace+"_web_push_total",
+		"Web Push messages to authentication devices: sent (the push service accepted them), gone (it answered 404 or 410 and the subscription was removed) or failed (any other answer, or no answer; failed attempts are retried as notifications are).",
+		[]string{"result"}, nil)
+	m.reg.MustRegister(funcCollector{desc: desc, collect: func(ch chan<- prometheus.Metric) {
+		s := stats()
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(s.Sent), "sent")
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(s.Gone), "gone")
+		ch <- prometheus.MustNewConstMetric(desc, prometheus.CounterValue, float64(s.Failed), "failed")
+	}})
+}
+
+// funcCollector is a collector of one description whose metrics a
+// function makes at scrape time.
+type funcCollector struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c funcCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c funcCollector) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
 
 // notificationCollector turns notify.Stats into counters at scrape time,
 // so the worker keeps its plain atomic counters and knows nothing of
@@ -189,6 +215,7 @@ func (c notificationCollector) Collect(ch chan<- prometheus.Metric) {
 		{"refused", s.FailedRefused},
 		{"exhausted", s.FailedExhausted},
 		{"expired", s.FailedExpired},
+		{"gone", s.FailedGone},
 	} {
 		ch <- prometheus.MustNewConstMetric(c.results, prometheus.CounterValue, float64(r.n), r.result)
 	}

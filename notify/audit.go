@@ -56,6 +56,8 @@ func errorClass(err error) string {
 		return "refused"
 	case errors.Is(err, errBadEndpoint):
 		return "bad_endpoint"
+	case errors.Is(err, ErrGone):
+		return "gone"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
 	}

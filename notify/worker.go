@@ -79,6 +79,13 @@ type Worker struct {
 	// AttemptTimeout (the webhook channel's own timeout); results of 0 or
 	// more than AttemptTimeout leave AttemptTimeout.
 	RowTimeout func(row store.Outbound) time.Duration
+	// WebPush, if set, sends the rows whose Endpoint starts with
+	// WebPushScheme (package webpush): it builds the encrypted message,
+	// sends it through client and returns the response, which is judged
+	// like any other. An error wrapping ErrGone (the device or its
+	// subscription is gone) fails the row at once. Without WebPush such
+	// rows fail as refused.
+	WebPush func(ctx context.Context, row store.Outbound, client *http.Client) (*http.Response, error)
 
 	wakeOnce sync.Once
 	wake     chan struct{}
@@ -96,11 +103,13 @@ type Stats struct {
 	FailedRefused   int64 // egress refused the destination, or the endpoint is not a URL
 	FailedExhausted int64 // MaxAttempts attempts failed
 	FailedExpired   int64 // the next attempt would start after the row's ExpiresAt
+	FailedGone      int64 // the recipient is gone: a Web Push row's device or subscription
 }
 
 type counters struct {
 	attempts, delivered, retried          atomic.Int64
 	rejected, refused, exhausted, expired atomic.Int64
+	gone                                  atomic.Int64
 }
 
 // Stats returns the counters; it is safe to call at any time.
@@ -113,8 +122,9 @@ func (w *Worker) Stats() Stats {
 		FailedRefused:   w.stats.refused.Load(),
 		FailedExhausted: w.stats.exhausted.Load(),
 		FailedExpired:   w.stats.expired.Load(),
+		FailedGone:      w.stats.gone.Load(),
 	}
-	s.Failed = s.FailedRejected + s.FailedRefused + s.FailedExhausted + s.FailedExpired
+	s.Failed = s.FailedRejected + s.FailedRefused + s.FailedExhausted + s.FailedExpired + s.FailedGone
 	return s
 }
 
@@ -289,6 +299,8 @@ func (w *Worker) deliver(ctx context.Context, s settings, row store.Outbound) {
 		// CIBA Core §10.2 and §10.3: the client answers 204 or 200, and
 		// any body is ignored.
 		w.finish(ctx, log, row, store.Delivered, end, "", "delivered", &w.stats.delivered, att)
+	case errors.Is(out.err, ErrGone):
+		w.finish(ctx, log, row, store.Failed, end, errText, "gone", &w.stats.gone, att)
 	case errors.Is(out.err, egress.ErrRefused) || errors.Is(out.err, errBadEndpoint):
 		w.finish(ctx, log, row, store.Failed, end, errText, "refused", &w.stats.refused, att)
 	case !retryable(out):
@@ -312,6 +324,14 @@ func (w *Worker) deliver(ctx context.Context, s settings, row store.Outbound) {
 	}
 }
 
+// WebPushScheme starts the Endpoint of a Web Push row: "webpush:" and the
+// ID of the device, whose subscription is read when the row is sent.
+const WebPushScheme = "webpush:"
+
+// ErrGone marks a notification whose recipient no longer exists: retrying
+// cannot help.
+var ErrGone = errors.New("notification recipient is gone")
+
 // errBadEndpoint marks an Endpoint that is not a usable URL; retrying
 // cannot help.
 var errBadEndpoint = errors.New("bad notification endpoint")
@@ -327,6 +347,16 @@ func (w *Worker) post(ctx context.Context, s settings, row store.Outbound) outco
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if strings.HasPrefix(row.Endpoint, WebPushScheme) {
+		if w.WebPush == nil {
+			return outcome{err: fmt.Errorf("%w: Web Push is off", errBadEndpoint)}
+		}
+		resp, err := w.WebPush(ctx, row, w.HTTP)
+		if err != nil {
+			return outcome{err: err}
+		}
+		return read(resp)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, row.Endpoint, bytes.NewReader(row.Payload))
 	if err != nil {
 		return outcome{err: fmt.Errorf("%w: %w", errBadEndpoint, err)}
@@ -341,6 +371,11 @@ func (w *Worker) post(ctx context.Context, s settings, row store.Outbound) outco
 	if err != nil {
 		return outcome{err: err}
 	}
+	return read(resp)
+}
+
+// read ends resp, keeping its status and header.
+func read(resp *http.Response) outcome {
 	defer resp.Body.Close()
 	// The body is ignored, but reading what little there usually is lets
 	// the connection be reused. An error here does not change the

@@ -256,7 +256,10 @@ type Outbound struct {
 	ID        string
 	RequestID string
 	ClientID  string
-	Endpoint  string
+	// Endpoint is the URL to POST to; for a Web Push row it is
+	// "webpush:" and the device ID, whose subscription is read when
+	// the row is sent.
+	Endpoint string
 	// Token is the client_notification_token, sent as a Bearer token.
 	// Token and Payload are cleared when the row leaves Queued: a push
 	// payload holds tokens, which must not outlive their delivery.
@@ -279,6 +282,19 @@ type Device struct {
 	PublicKey json.RawMessage // the device's public JWK (P-256)
 	CreatedAt time.Time
 	RevokedAt time.Time // zero while the device is active
+	// Push is the device's Web Push subscription (RFC 8030), or the zero
+	// value. Devices (which the initiation path already loads) returns it
+	// too, so knowing whom to push costs no extra query.
+	Push PushSubscription
+}
+
+// PushSubscription is a browser's PushSubscription (RFC 8030 §5, RFC 8291
+// §3.2): where to send and how to encrypt. Auth is a secret shared with
+// the device: never log it.
+type PushSubscription struct {
+	Endpoint string // the push resource URL; empty: no subscription
+	P256DH   []byte // the user agent's public key, an uncompressed P-256 point
+	Auth     []byte // the 16-byte authentication secret
 }
 
 // Passkey is a WebAuthn credential that an enrolled device registered for
@@ -407,7 +423,25 @@ type Store interface {
 	RedeemEnrolment(ctx context.Context, codeHash []byte, now time.Time, d Device) error
 	Device(ctx context.Context, id string) (Device, error)
 	Devices(ctx context.Context, sub string) ([]Device, error) // ordered by creation
+	// RevokeDevice sets RevokedAt and removes the device's push
+	// subscription: a revoked device is never pushed to.
 	RevokeDevice(ctx context.Context, id string, at time.Time) error
+	// SetPushSubscription saves p as the push subscription of device id,
+	// replacing any other (one per device). ErrNotFound if the device
+	// does not exist or is revoked.
+	SetPushSubscription(ctx context.Context, id string, p PushSubscription) error
+	// DeletePushSubscription removes the push subscription of device id
+	// if its endpoint is endpoint, or whatever it is when endpoint is
+	// empty: a push service's "gone" for an old endpoint must not remove
+	// the newer subscription that replaced it. Nothing to remove is not
+	// an error.
+	DeletePushSubscription(ctx context.Context, id, endpoint string) error
+
+	// ServerSecret returns the value stored under name, storing value
+	// there first if name has none: of several instances starting at
+	// once, all get the first value stored. For keys the server makes
+	// once and every instance shares (the VAPID key).
+	ServerSecret(ctx context.Context, name string, value []byte) ([]byte, error)
 
 	// Passkeys.
 	// SavePasskeyChallenge records hash (SHA-256 of a WebAuthn

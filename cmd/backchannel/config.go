@@ -118,6 +118,15 @@ type Config struct {
 
 	Devices struct {
 		EnrolmentTTL time.Duration `koanf:"enrolment_ttl"` // default 10m
+		// WebPush sends each new request to the devices whose app
+		// subscribed (package webpush), through the egress guard.
+		WebPush struct {
+			Enabled bool `koanf:"enabled"` // default true
+			// Subject is the VAPID contact the push services may write
+			// to (RFC 8292 §2.1): mailto:… or https://…. Default: the
+			// issuer when it is https, else mailto:backchannel@localhost.
+			Subject string `koanf:"subject"`
+		} `koanf:"web_push"`
 	} `koanf:"devices"`
 
 	// Demo serves the demo console at /demo (web.Demo): always with
@@ -319,6 +328,8 @@ func defaults() map[string]any {
 		"webhook.secret_file":              "",
 		"webhook.certificate_sha256":       "",
 		"webhook.timeout":                  time.Duration(0),
+		"devices.web_push.enabled":         true,
+		"devices.web_push.subject":         "",
 	}
 }
 
@@ -332,7 +343,7 @@ var envKeys = []string{
 	"ciba.max_pending_per_user", "ciba.max_pending_per_client_user", "ciba.client_rate", "ciba.client_burst", "ciba.poll_rate", "ciba.poll_burst",
 	"ciba.hint_rate", "ciba.hint_burst", "ciba.number_matching",
 	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256", "webhook.timeout",
-	"devices.enrolment_ttl", "shutdown_timeout",
+	"devices.enrolment_ttl", "devices.web_push.enabled", "devices.web_push.subject", "shutdown_timeout",
 	"demo.enabled", "demo.client_id", "demo.client_secret",
 	"ciba.authorization_details_types",
 	"server.read_header_timeout", "server.read_timeout", "server.idle_timeout", "server.max_header_bytes",
@@ -382,6 +393,29 @@ func loadConfig(path string, getenv func(string) string, flags map[string]any) (
 	return c, nil
 }
 
+// validPushSubject reports whether s is a VAPID contact: a mailto: URI
+// with an address, or an absolute https URL.
+func validPushSubject(s string) bool {
+	if addr, ok := strings.CutPrefix(s, "mailto:"); ok {
+		_, domain, found := strings.Cut(addr, "@")
+		return found && domain != ""
+	}
+	u, err := url.Parse(s)
+	return err == nil && u.Scheme == "https" && u.Host != ""
+}
+
+// pushSubject is the VAPID contact: the configured one, or the issuer
+// when it is https, which outside --dev it is.
+func (c *Config) pushSubject() string {
+	switch {
+	case c.Devices.WebPush.Subject != "":
+		return c.Devices.WebPush.Subject
+	case strings.HasPrefix(c.Issuer, "https://"):
+		return c.Issuer
+	}
+	return "mailto:backchannel@localhost"
+}
+
 // Validate reports every problem of c at once.
 func (c *Config) Validate() error {
 	var errs []error
@@ -393,6 +427,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
 			bad("admin_addr %q is not host:port", c.AdminAddr)
 		}
+	}
+	if s := c.Devices.WebPush.Subject; s != "" && !validPushSubject(s) {
+		bad("devices.web_push.subject %q must be a mailto: address or an https URL (RFC 8292 §2.1)", s)
 	}
 	if c.Demo.Enabled && !c.Dev && (c.Demo.ClientID == "" || c.Demo.ClientSecret == "") {
 		bad("demo.enabled needs demo.client_id and demo.client_secret outside --dev")

@@ -112,3 +112,36 @@ func TestRedactDSN(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigWebPush(t *testing.T) {
+	load := func(env map[string]string) Config {
+		t.Helper()
+		cfg, err := loadConfig("", func(k string) string { return env[k] }, map[string]any{"issuer": "https://op.example"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	cfg := load(nil)
+	if !cfg.Devices.WebPush.Enabled {
+		t.Error("devices.web_push.enabled defaults to false, want true")
+	}
+	if got := cfg.pushSubject(); got != "https://op.example" {
+		t.Errorf("pushSubject() = %q, want the https issuer", got)
+	}
+	cfg = load(map[string]string{"BACKCHANNEL_DEVICES_WEB_PUSH_SUBJECT": "mailto:ops@op.example", "BACKCHANNEL_DEVICES_WEB_PUSH_ENABLED": "false"})
+	if cfg.Devices.WebPush.Enabled || cfg.pushSubject() != "mailto:ops@op.example" {
+		t.Errorf("web_push from env = %+v, want off with subject mailto:ops@op.example", cfg.Devices.WebPush)
+	}
+	for _, bad := range []string{"ops@op.example", "mailto:nobody", "http://op.example/contact", "https://"} {
+		cfg := load(map[string]string{"BACKCHANNEL_DEVICES_WEB_PUSH_SUBJECT": bad})
+		if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "devices.web_push.subject") {
+			t.Errorf("Validate() with subject %q = %v, want it refused", bad, err)
+		}
+	}
+	cfg = load(nil)
+	cfg.Issuer, cfg.Dev = "http://127.0.0.1:8080", true
+	if got := cfg.pushSubject(); got != "mailto:backchannel@localhost" {
+		t.Errorf("pushSubject() with an http issuer = %q, want mailto:backchannel@localhost", got)
+	}
+}

@@ -36,6 +36,7 @@ import (
 	"github.com/backchannel/backchannel/store/postgres"
 	"github.com/backchannel/backchannel/store/sqlite"
 	"github.com/backchannel/backchannel/token"
+	"github.com/backchannel/backchannel/webpush"
 )
 
 func newServeCommand(env *cliEnv) *cobra.Command {
@@ -210,6 +211,17 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		worker.RowTimeout = webhookTimeout(cfg.Webhook.Timeout)
 		webhookCallback = &httpapi.WebhookCallback{Secret: secret, CertificateSHA256: cfg.Webhook.CertificateSHA256}
 	}
+	var pushKey *webpush.Key
+	if cfg.Devices.WebPush.Enabled {
+		// Made once, in the store, so every instance signs with it.
+		if pushKey, err = webpush.LoadKey(ctx, st); err != nil {
+			return err
+		}
+		sender := &webpush.Sender{Store: st, Key: pushKey, Subject: cfg.pushSubject(), Log: log}
+		worker.WebPush = sender.Send
+		svc.WebPush = true
+		mx.WatchWebPush(sender.Stats)
+	}
 	policy, dynReg, err := registrationSetup(cfg, keySet)
 	if err != nil {
 		return err
@@ -247,6 +259,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 		DynamicRegistration: dynReg,
 		MTLSBaseURL:         cfg.TLS.MTLSBaseURL,
 		Webhook:             webhookCallback,
+		WebPushKey:          pushKey,
 	}
 	public := func(d httpapi.Deps) http.Handler {
 		if tlsSetup.proxy != nil {

@@ -215,6 +215,14 @@ func (a *Agent) decide(ctx context.Context, s ciba.Summary, approve bool, claims
 	return nil
 }
 
+// NewRequest returns a request to path below the device API (for example
+// "/push"), authenticated by a fresh proof over its method and URL, for
+// the calls the Agent has no method of its own for. contentType may be
+// empty.
+func (a *Agent) NewRequest(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Request, error) {
+	return a.newRequest(ctx, method, path, contentType, body)
+}
+
 // newRequest returns a device API request for path below the device API,
 // authenticated by a fresh proof over its method and URL.
 func (a *Agent) newRequest(ctx context.Context, method, path, contentType string, body io.Reader) (*http.Request, error) {

@@ -298,6 +298,7 @@ function addCard(dev, s) {
   $("requests").append(el);
   tick();
   updateIdle();
+  if (s.request_id === wanted) focusRequest(wanted);
   if (document.hidden && "Notification" in window && Notification.permission === "granted") {
     new Notification(s.client_name || s.client_id, { body: s.binding_message, tag: s.request_id });
   }
@@ -377,6 +378,135 @@ async function decide(dev, s, el, decision, reason) {
     result.textContent = "Could not send your answer: " + err.message;
     el.dataset.busy = "";
     tick();
+  }
+}
+
+// ---- Opening a request from a notification: the service worker opens
+// /device#request=ID, or messages an open window.
+
+let wanted = new URLSearchParams(location.hash.slice(1)).get("request");
+
+function focusRequest(id) {
+  wanted = id;
+  const c = cards.get(id);
+  if (!c) return; // shown when it arrives on the stream
+  for (const o of cards.values()) o.el.classList.toggle("focus", o === c);
+  c.el.scrollIntoView({ behavior: "smooth", block: "start" });
+  wanted = null;
+  if (location.hash) history.replaceState(null, "", location.pathname);
+}
+
+// ---- Web Push (docs/device-api.md, "Web Push"): after enrolment the
+// person may enable notifications; the browser subscribes with the
+// server's VAPID key and the subscription is saved by a signed call, so
+// that requests ring the phone while this page is closed. Without a push
+// service (some browsers, headless ones) the app says so and keeps
+// working over the event stream.
+
+function pushStatus(msg) {
+  $("push-status").textContent = msg || "";
+  $("push-status").hidden = !msg;
+}
+
+async function pushRegistration() {
+  if (!("serviceWorker" in navigator)) return null;
+  return navigator.serviceWorker.getRegistration("/device");
+}
+
+// deviceCall makes one signed device API call with an optional JSON body.
+async function deviceCall(dev, method, path, body) {
+  const url = dev.api + path;
+  const headers = { Authorization: await deviceProof(dev, method, url) };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  return fetch(url, { method, headers, cache: "no-store", body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+// withTimeout settles like p, or rejects with message after ms.
+function withTimeout(p, ms, message) {
+  let timer;
+  return Promise.race([p, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); })])
+    .finally(() => clearTimeout(timer));
+}
+
+function keyBytes(b64) {
+  const s = atob(b64.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+
+async function setupPush(dev) {
+  const nb = $("notify-button");
+  nb.hidden = true;
+  if (!("serviceWorker" in navigator) || !("PushManager" in window) || !("Notification" in window)) {
+    pushStatus("This browser cannot show notifications while the page is closed. Keep this page open: requests appear here as they arrive.");
+    return;
+  }
+  const resp = await deviceCall(dev, "GET", "/push");
+  if (resp.status === 404) {
+    pushStatus("This server does not send notifications. Keep this page open: requests appear here as they arrive.");
+    return;
+  }
+  if (!resp.ok) throw new Error("HTTP " + resp.status);
+  const info = await resp.json();
+  // ready never settles if the worker could not be registered.
+  const reg = await withTimeout(navigator.serviceWorker.ready, 10000, "no service worker");
+  let existing = await reg.pushManager.getSubscription();
+  if (existing && !sameKey(existing, info.application_server_key)) {
+    // Made for another server key (a reset server): it cannot be used.
+    await existing.unsubscribe().catch(() => {});
+    existing = null;
+  }
+  if (Notification.permission === "granted" && existing) {
+    // Saved again on every start: the browser may have renewed it, and
+    // saving replaces the device's one subscription.
+    await saveSubscription(dev, existing);
+    pushStatus("Notifications are on.");
+    return;
+  }
+  if (Notification.permission === "denied") {
+    pushStatus("Notifications are blocked for this site. Allow them in the browser's settings, or keep this page open.");
+    return;
+  }
+  nb.hidden = false;
+  nb.onclick = async () => {
+    nb.disabled = true;
+    try {
+      if (await Notification.requestPermission() !== "granted") {
+        pushStatus("Notifications were not allowed. Keep this page open: requests appear here as they arrive.");
+        nb.hidden = true;
+        return;
+      }
+      let sub;
+      try {
+        // A browser without a reachable push service may never answer.
+        sub = await withTimeout(reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(info.application_server_key) }),
+          10000, "the push service did not answer");
+      } catch (err) {
+        pushStatus("Push notifications are unavailable in this browser (" + err.message + "). Keep this page open: requests appear here as they arrive.");
+        nb.hidden = true;
+        return;
+      }
+      await saveSubscription(dev, sub);
+      nb.hidden = true;
+      pushStatus("Notifications are on.");
+    } catch (err) {
+      pushStatus("Notifications could not be turned on (" + err.message + ").");
+    } finally {
+      nb.disabled = false;
+    }
+  };
+}
+
+// sameKey reports whether sub was made with the server's current key.
+function sameKey(sub, key) {
+  const k = sub.options && sub.options.applicationServerKey;
+  return !k || b64url(k) === key;
+}
+
+async function saveSubscription(dev, sub) {
+  const resp = await deviceCall(dev, "PUT", "/push", sub.toJSON());
+  if (resp.status !== 204) {
+    const body = await resp.json().catch(() => ({}));
+    throw new Error(body.error_description || body.error || "HTTP " + resp.status);
   }
 }
 
@@ -538,15 +668,8 @@ function start(dev) {
   $("subject").textContent = dev.subject;
   $("device-footer").hidden = false;
   $("forget-button").onclick = () => forget(dev);
-  // Notifications for requests that arrive while the page is hidden;
-  // the permission is asked for only when the user presses the button.
-  const nb = $("notify-button");
-  nb.hidden = !("Notification" in window) || Notification.permission !== "default";
-  nb.onclick = async () => {
-    await Notification.requestPermission();
-    nb.hidden = Notification.permission !== "default";
-  };
   $("passkey-button").onclick = () => setUpPasskey(dev);
+  setupPush(dev).catch((err) => pushStatus("Notifications could not be set up (" + err.message + "). Requests still arrive while this page is open."));
   show("ready");
   updateIdle();
   refreshPasskeys(dev);
@@ -555,6 +678,9 @@ function start(dev) {
 
 async function forget(dev) {
   if (!confirm("Remove this device? It will stop receiving requests.")) return;
+  // The server drops the subscription with the device; drop it here too.
+  pushRegistration().then((reg) => reg && reg.pushManager.getSubscription())
+    .then((sub) => sub && sub.unsubscribe()).catch(() => {});
   const url = dev.api + "/device";
   try {
     await fetch(url, { method: "DELETE", headers: { Authorization: await deviceProof(dev, "DELETE", url) } });
@@ -569,7 +695,14 @@ async function forget(dev) {
 async function main() {
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/device/sw.js", { scope: "/device" }).catch(() => {});
+    navigator.serviceWorker.addEventListener("message", (e) => {
+      if (e.data && e.data.type === "open-request" && typeof e.data.request_id === "string") focusRequest(e.data.request_id);
+    });
   }
+  window.addEventListener("hashchange", () => {
+    const id = new URLSearchParams(location.hash.slice(1)).get("request");
+    if (id) focusRequest(id);
+  });
   setInterval(tick, 1000);
   const code = new URLSearchParams(location.hash.slice(1)).get("enrol");
   const dev = await loadDevice().catch(() => undefined);
