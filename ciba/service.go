@@ -47,6 +47,10 @@ type Decision struct {
 	Reason string
 	// Number is the number the user picked under number matching.
 	Number string
+	// Once are the decision's single-use values (its jti), recorded in
+	// the transaction that records the decision: a replayed decision
+	// fails there, and no write of its own is needed.
+	Once []store.Once
 }
 
 // ACRDeviceKey is the acr of an approval signed by an enrolled device's
@@ -499,10 +503,14 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 		}
 		wh, err := s.webhookOutbound(WebhookRequestDecided, *r, c, user, now)
 		fx.Outbound = append(fx.Outbound, wh...)
+		fx.Once = d.Once
 		return fx, err
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound
+	}
+	if errors.Is(err, store.ErrConflict) && len(d.Once) > 0 {
+		return oauth.Errorf(oauth.InvalidRequest, "the decision is not valid").WithCause(fmt.Errorf("replayed decision: %w", err))
 	}
 	if err != nil {
 		return err
