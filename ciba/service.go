@@ -156,7 +156,17 @@ type Service struct {
 	// device, as the deployment's own app is their device.
 	WebhookURL string
 
+	// PollScheduleInMemory keeps the poll schedule of pending requests
+	// (when the next poll is due) in this process's memory, so that a
+	// poll on time writes nothing; only an early poll saves its grown
+	// interval. Set it only when this Service alone uses the Store, as
+	// with embedded SQLite: with a store that other instances share, each
+	// sees only its own polls. Off, every authorization_pending poll
+	// saves its NextPollAt, and slow_down holds across every instance.
+	PollScheduleInMemory bool
+
 	clientLimits, hintLimits, pollLimits limiters
+	polls                                pollSchedule
 }
 
 func (s *Service) queued() {
@@ -335,6 +345,9 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 		// must not be confirmed to exist.
 		return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
 	}
+	if s.PollScheduleInMemory && r.State == store.Pending && !Expired(r, s.now()) {
+		return token.Response{}, s.pollInMemory(ctx, r, lim)
+	}
 	var user store.User
 	if r.State == store.Approved {
 		if user, err = s.Store.User(ctx, r.Subject); err != nil {
@@ -398,6 +411,9 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 	if pollExpired {
 		s.auditPollExpired(ctx, r, now)
 	}
+	if s.PollScheduleInMemory {
+		s.polls.forget(r.ID) // no longer pending, or just decided
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
@@ -408,6 +424,39 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 		return token.Response{}, outcome
 	}
 	return resp, nil
+}
+
+// errNotPending stops the save of a poll's interval when the request was
+// decided meanwhile.
+var errNotPending = errors.New("the request is no longer pending")
+
+// pollInMemory answers a poll of pending request r by the schedule in
+// memory (PollScheduleInMemory): authorization_pending, writing nothing,
+// when the poll is on time; slow_down when it is early (CIBA Core §7.3,
+// RFC 8628 §3.5), with the grown interval saved so that it outlives the
+// process.
+func (s *Service) pollInMemory(ctx context.Context, r store.Request, lim Limits) error {
+	now := s.now()
+	early, interval := s.polls.poll(r, now, lim.SlowDownStep)
+	if !early {
+		return oauth.Errorf(oauth.AuthorizationPending, "the user has not answered yet")
+	}
+	_, err := s.Store.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
+		if r.State != store.Pending {
+			// Decided meanwhile: the poll came first, and its answer
+			// stands; the next one finds the decision.
+			return store.Effects{}, errNotPending
+		}
+		r.Interval = max(r.Interval, interval)
+		if next := now.Add(r.Interval); next.After(r.NextPollAt) {
+			r.NextPollAt = next
+		}
+		return store.Effects{}, nil
+	})
+	if err != nil && !errors.Is(err, errNotPending) && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("save poll interval: %w", err)
+	}
+	return oauth.Errorf(oauth.SlowDown, "poll no more often than every %d seconds", int64(interval/time.Second))
 }
 
 // Pending returns the summaries of subject's pending requests, oldest

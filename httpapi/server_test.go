@@ -78,6 +78,10 @@ func newTestServer(t *testing.T, limits ...ciba.Limits) *testServer {
 // testOptions vary the test server.
 type testOptions struct {
 	limits ciba.Limits
+	// storedPolls saves every poll's schedule in the store, as instances
+	// sharing PostgreSQL do; by default the schedule is kept in memory,
+	// as serve does on SQLite (ciba.Service.PollScheduleInMemory).
+	storedPolls bool
 	dbPath string // default: a new database
 	// notify runs the outbox worker, delivering ping and push
 	// notifications to loopback receivers.
@@ -146,6 +150,8 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		Limits:     lim,
 		Now:        clk.Now,
 		Changed:    hub.Notify,
+
+		PollScheduleInMemory: !opts.storedPolls,
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {

@@ -199,6 +199,11 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	svc.RequireFAPI = cfg.FAPI.Require
 	svc.HideUnknownUsers = cfg.CIBA.HideUnknownUsers
 	svc.Fatigue = cfg.fatigue()
+	// Embedded SQLite has one instance (its wake-up bus is in-process
+	// too): the poll schedule can live in memory, and a poll on time
+	// writes nothing. Instances sharing PostgreSQL save every poll, so
+	// that slow_down holds across them.
+	_, svc.PollScheduleInMemory = st.(*sqlite.Store)
 	var webhookCallback *httpapi.WebhookCallback
 	if cfg.Webhook.URL != "" {
 		secret, err := cfg.webhookSecret()
