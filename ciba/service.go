@@ -164,6 +164,19 @@ type Service struct {
 	// sees only its own polls. Off, every authorization_pending poll
 	// saves its NextPollAt, and slow_down holds across every instance.
 	PollScheduleInMemory bool
+	// LongPoll, when positive, holds a poll-mode token request that is
+	// on time and finds the request pending open until the request is
+	// decided, expires, or LongPoll has passed, whichever comes first,
+	// and only then answers (CIBA Core §10.1 lets the OP hold a poll
+	// this way). The client's interval still counts from its previous
+	// poll: an early poll gets slow_down at once, never held. Zero, the
+	// default, answers authorization_pending at once. It needs Subscribe.
+	LongPoll time.Duration
+	// Subscribe returns a channel that receives a value after any
+	// request of subject changed (on this instance or, through the
+	// wake-up bus, another), and a function that ends the subscription:
+	// held polls wait on it. device.Hub.Subscribe fits.
+	Subscribe func(subject string) (<-chan struct{}, func())
 
 	clientLimits, hintLimits, pollLimits limiters
 	polls                                pollSchedule
@@ -345,6 +358,63 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 		// must not be confirmed to exist.
 		return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
 	}
+	resp, err := s.answer(ctx, c, r, bind, lim)
+	if s.LongPoll > 0 && s.Subscribe != nil && isCode(err, oauth.AuthorizationPending) {
+		return s.hold(ctx, c, h, r.Subject, bind, lim, err)
+	}
+	return resp, err
+}
+
+// isCode reports whether err is an *oauth.Error with code.
+func isCode(err error, code oauth.Code) bool {
+	oe, ok := errors.AsType[*oauth.Error](err)
+	return ok && oe.Code == code
+}
+
+// hold holds an on-time poll that was answered pending (the answer
+// pending) until the request whose auth_req_id hashes to h, of subject,
+// leaves Pending or expires, and then answers as a poll would; or until
+// s.LongPoll has passed, and then answers pending. The poll was counted
+// when it arrived: what follows is not another poll, so it never draws
+// slow_down. If ctx ends (the client went away), it returns at once, and
+// the subscription and timer go with it.
+func (s *Service) hold(ctx context.Context, c store.Client, h []byte, subject string, bind token.Binding, lim Limits, pending error) (token.Response, error) {
+	wake, cancel := s.Subscribe(subject)
+	defer cancel()
+	bound := time.NewTimer(s.LongPoll)
+	defer bound.Stop()
+	for {
+		// Read after subscribing, so that a decision between the first
+		// answer and the subscription is not missed.
+		r, err := s.Store.RequestByAuthReqHash(ctx, h)
+		if err != nil {
+			if ctx.Err() != nil {
+				return token.Response{}, pending // nobody is listening any more
+			}
+			return token.Response{}, fmt.Errorf("load request: %w", err)
+		}
+		if r.State != store.Pending || Expired(r, s.now()) {
+			return s.answer(ctx, c, r, bind, lim)
+		}
+		// Wake at the expiry too, to answer expired_token then.
+		expiry := time.NewTimer(max(r.ExpiresAt.Sub(s.now()), 0) + time.Millisecond)
+		select {
+		case <-wake:
+		case <-expiry.C:
+		case <-bound.C:
+			expiry.Stop()
+			return token.Response{}, pending
+		case <-ctx.Done():
+			expiry.Stop()
+			return token.Response{}, pending // nobody is listening any more
+		}
+		expiry.Stop()
+	}
+}
+
+// answer answers a poll of client c for request r, as just loaded.
+func (s *Service) answer(ctx context.Context, c store.Client, r store.Request, bind token.Binding, lim Limits) (token.Response, error) {
+	var err error
 	if s.PollScheduleInMemory && r.State == store.Pending && !Expired(r, s.now()) {
 		return token.Response{}, s.pollInMemory(ctx, r, lim)
 	}

@@ -63,6 +63,7 @@ type testServer struct {
 	clock *clock
 	keys  *keys.Set
 	svc   *ciba.Service
+	polls *device.Hub // where held polls wait (testOptions.longPoll)
 }
 
 // newTestServer starts a server; limits override the protocol defaults.
@@ -82,7 +83,10 @@ type testOptions struct {
 	// sharing PostgreSQL do; by default the schedule is kept in memory,
 	// as serve does on SQLite (ciba.Service.PollScheduleInMemory).
 	storedPolls bool
-	dbPath string // default: a new database
+	// longPoll holds on-time polls of pending requests this long at most
+	// (ciba.Service.LongPoll); 0 answers at once.
+	longPoll time.Duration
+	dbPath   string // default: a new database
 	// notify runs the outbox worker, delivering ping and push
 	// notifications to loopback receivers.
 	notify bool
@@ -139,6 +143,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	}
 	clientKeys := &keys.ClientKeys{Now: clk.Now}
 	hub := &device.Hub{}
+	polls := &device.Hub{} // held polls wait here, as serve wires them
 	obs := newTestMetrics(opts.registry, hub)
 	svc := &ciba.Service{
 		Observer:   obs.ciba,
@@ -149,9 +154,11 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		Issuer:     issuer,
 		Limits:     lim,
 		Now:        clk.Now,
-		Changed:    hub.Notify,
+		Changed:    func(sub string) { hub.Notify(sub); polls.Notify(sub) },
 
 		PollScheduleInMemory: !opts.storedPolls,
+		LongPoll:             opts.longPoll,
+		Subscribe:            polls.Subscribe,
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -211,7 +218,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	return &testServer{Server: srv, t: t, store: st, clock: clk, keys: ks, svc: svc}
+	return &testServer{Server: srv, t: t, store: st, clock: clk, keys: ks, svc: svc, polls: polls}
 }
 
 type testWriter struct{ t *testing.T }
