@@ -138,7 +138,7 @@ type Config struct {
 	Notify struct {
 		AttemptTimeout time.Duration `koanf:"attempt_timeout"` // per attempt; default 10s
 		MaxAttempts    int           `koanf:"max_attempts"`    // default 8
-		Concurrency    int           `koanf:"concurrency"`     // parallel deliveries; default 16
+		Concurrency    int           `koanf:"concurrency"`     // parallel deliveries; default 64
 		Window         time.Duration `koanf:"window"`          // how long a notification is retried; default 10m
 	} `koanf:"notify"`
 
@@ -276,7 +276,7 @@ func defaults() map[string]any {
 		"devices.enrolment_ttl":       10 * time.Minute,
 		"notify.attempt_timeout":      10 * time.Second,
 		"notify.max_attempts":         8,
-		"notify.concurrency":          16,
+		"notify.concurrency":          64,
 		"notify.window":               10 * time.Minute,
 		"egress.allow":                []string{},
 		"shutdown_timeout":            15 * time.Second,
