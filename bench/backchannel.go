@@ -46,13 +46,14 @@ type backchannelTarget struct {
 	cancel  context.CancelFunc
 	streams sync.WaitGroup
 	seq     atomic.Int64
+	think   time.Duration // the device's delay in pollwait flows
 }
 
 // newBackchannel creates, through the admin API, one client per delivery
 // mode, concurrency users with a streamed device each, and idle users with
 // a device (a user without one cannot be asked) for the pending and
 // initiate runs.
-func newBackchannel(ctx context.Context, cfg BackchannelConfig, concurrency, idle int, recv *receiver, log func(string, ...any)) (*backchannelTarget, error) {
+func newBackchannel(ctx context.Context, cfg BackchannelConfig, concurrency, idle int, think time.Duration, recv *receiver, log func(string, ...any)) (*backchannelTarget, error) {
 	if cfg.AdminURL == "" {
 		cfg.AdminURL = cfg.Issuer
 	}
@@ -61,7 +62,10 @@ func newBackchannel(ctx context.Context, cfg BackchannelConfig, concurrency, idl
 	if err != nil {
 		return nil, err
 	}
-	t := &backchannelTarget{hc: hc, ep: ep, rp: map[Workload]*oauthClient{}, recv: recv}
+	if think <= 0 {
+		think = 1500 * time.Millisecond
+	}
+	t := &backchannelTarget{hc: hc, ep: ep, rp: map[Workload]*oauthClient{}, recv: recv, think: think}
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	for _, m := range []struct {
 		w    Workload
@@ -155,6 +159,9 @@ func (t *backchannelTarget) flow(ctx context.Context, w Workload, i int, rec *re
 		}
 		rec.step("initiate", start)
 		return nil
+	}
+	if w == PollWait {
+		return t.pollWait(ctx, i, rec)
 	}
 	u := t.users[i]
 	rp := t.rp[w]
@@ -278,4 +285,81 @@ func initiateMany(ctx context.Context, n int, initiate func(context.Context, int
 		return nil, 0, firstErr
 	}
 	return ids, time.Duration(interval.Load()) * time.Second, nil
+}
+
+// pollWait is one PollWait flow of relying party i: it polls from the
+// start at the interval the server sent (growing it on slow_down) while
+// the device waits t.think and approves; approve→token is the time from
+// the approval to the tokens in hand.
+func (t *backchannelTarget) pollWait(ctx context.Context, i int, rec *recorder) error {
+	fail := func(err error) error { rec.fail(code(err)); return err }
+	u := t.users[i]
+	rp := t.rp[Poll]
+	binding := "w" + strconv.FormatInt(t.seq.Add(1), 36)
+	start := time.Now()
+	var s started
+	rec.request()
+	if err := rp.post(ctx, t.ep.Backchannel, url.Values{"scope": {"openid"}, "login_hint": {u.hint}, "binding_message": {binding}}, &s); err != nil {
+		return fail(err)
+	}
+	rec.step("initiate", start)
+	type polled struct {
+		at  time.Time
+		err error
+	}
+	got := make(chan polled, 1)
+	pollCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		interval := time.Duration(s.Interval) * time.Second
+		for {
+			select {
+			case <-time.After(interval):
+			case <-pollCtx.Done():
+				got <- polled{err: pollCtx.Err()}
+				return
+			}
+			rec.request()
+			_, err := rp.token(pollCtx, t.ep.Token, s.AuthReqID)
+			c, _, err := pollOutcome(err)
+			switch {
+			case err != nil:
+				got <- polled{err: err}
+				return
+			case c == "":
+				got <- polled{at: time.Now()}
+				return
+			case c == "slow_down":
+				rec.fail(c)
+				interval += 5 * time.Second
+			case c != "authorization_pending":
+				got <- polled{err: &errorCode{Code: c}}
+				return
+			}
+		}
+	}()
+	var sum ciba.Summary
+	for sum.BindingMessage != binding {
+		var err error
+		if sum, err = wait(ctx, u.seen, 10*time.Second); err != nil {
+			return fail(err)
+		}
+	}
+	select {
+	case <-time.After(t.think):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	decided := time.Now()
+	rec.request()
+	if err := u.agent.Decide(ctx, sum, true); err != nil {
+		return fail(&errorCode{Code: "decide_failed"})
+	}
+	rec.step("approve", decided)
+	p := <-got
+	if p.err != nil {
+		return fail(p.err)
+	}
+	rec.step("approve→token", decided)
+	return nil
 }

@@ -35,10 +35,17 @@ const (
 	Pending Workload = "pending"
 	// Initiate: backchannel requests only.
 	Initiate Workload = "initiate"
+	// PollWait: poll flows as a spec-following client runs them: the
+	// relying party polls from the start, at the interval the server
+	// sent (slow_down honoured), while the device takes Config.Think to
+	// approve. It measures approve→token, the time from the approval to
+	// the tokens in hand, and the polls a flow costs: what long polling
+	// (ciba.long_poll) changes. Backchannel only.
+	PollWait Workload = "pollwait"
 )
 
 // Workloads lists every workload, in the order reports show them.
-var Workloads = []Workload{Poll, Ping, Push, Pending, Initiate}
+var Workloads = []Workload{Poll, Ping, Push, Pending, Initiate, PollWait}
 
 // Config is one run's settings.
 type Config struct {
@@ -58,6 +65,9 @@ type Config struct {
 	// the peer, which sends no interval. 0 polls again at once (closed
 	// loop), as the peer's own measurement did.
 	PeerInterval time.Duration
+	// Think is how long the device of a pollwait flow waits after it
+	// saw the request before it approves. 1.5 s.
+	Think time.Duration
 	// ServerPID is the server's process, for CPU and RSS; 0 skips them.
 	ServerPID int
 	// Log receives progress lines; nil discards them.
@@ -80,6 +90,9 @@ func (c *Config) defaults() {
 	if c.PeerPending <= 0 {
 		c.PeerPending = 256
 	}
+	if c.Think <= 0 {
+		c.Think = 1500 * time.Millisecond
+	}
 	if c.Log == nil {
 		c.Log = io.Discard
 	}
@@ -87,13 +100,14 @@ func (c *Config) defaults() {
 
 // Result is what one run measured.
 type Result struct {
-	Target   string
-	Workload Workload
-	Elapsed  time.Duration // the measured window
-	Flows    int64         // completed in the window
-	Requests int64         // HTTP requests sent to the server in the window
-	Steps    map[string]*Latencies
-	Errors   map[string]int64 // by OAuth error code, HTTP status or cause
+	Target      string
+	Workload    Workload
+	Concurrency int           // simulated relying parties
+	Elapsed     time.Duration // the measured window
+	Flows       int64         // completed in the window
+	Requests    int64         // HTTP requests sent to the server in the window
+	Steps       map[string]*Latencies
+	Errors      map[string]int64 // by OAuth error code, HTTP status or cause
 	// Offered is the pending workload's offered poll rate per second
 	// (pending requests / interval); 0 for the other workloads.
 	Offered float64
@@ -242,7 +256,7 @@ func code(err error) string {
 func run(ctx context.Context, t target, cfg Config) (*Result, error) {
 	cfg.defaults()
 	rec := newRecorder()
-	res := &Result{Target: t.name(), Workload: cfg.Workload}
+	res := &Result{Target: t.name(), Workload: cfg.Workload, Concurrency: cfg.Concurrency}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

@@ -1,6 +1,9 @@
 package bench
 
 import (
+	"bytes"
+	"image/color"
+	"image/png"
 	"net"
 	"os"
 	"testing"
@@ -59,5 +62,41 @@ func TestProc(t *testing.T) {
 	}
 	if s.RSSKiB <= 0 {
 		t.Errorf("readProc(%d).RSSKiB = %d, want > 0", pid, s.RSSKiB)
+	}
+}
+
+func TestWriteChart(t *testing.T) {
+	var results []*Result
+	for _, c := range []int{8, 16, 64} {
+		for i, target := range []string{"backchannel", "peer"} {
+			l := &Latencies{}
+			l.add(time.Duration(c*(i+1)) * time.Millisecond)
+			results = append(results, &Result{Target: target, Workload: Poll, Concurrency: c,
+				Elapsed: time.Second, Flows: int64(100 * c * (2 - i)), Steps: map[string]*Latencies{"flow": l}})
+		}
+	}
+	var buf bytes.Buffer
+	if err := WriteChart(&buf, results, Poll); err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(&buf)
+	if err != nil {
+		t.Fatalf("WriteChart wrote no PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() != 960 || b.Dy() != 360 {
+		t.Errorf("chart size = %v, want 960×360", b.Size())
+	}
+	seen := map[color.RGBA]bool{}
+	for y := range img.Bounds().Dy() {
+		for x := range img.Bounds().Dx() {
+			r, g, b, a := img.At(x, y).RGBA()
+			seen[color.RGBA{uint8(r >> 8), uint8(g >> 8), uint8(b >> 8), uint8(a >> 8)}] = true
+		}
+	}
+	if !seen[colourBackchannel] || !seen[colourPeer] {
+		t.Errorf("chart has backchannel's colour %v, the peer's %v; want both", seen[colourBackchannel], seen[colourPeer])
+	}
+	if err := WriteChart(&buf, results, Ping); err == nil {
+		t.Errorf("WriteChart of a workload without results = nil, want an error")
 	}
 }

@@ -60,7 +60,7 @@ func (s *Session) Run(ctx context.Context, out io.Writer) ([]*Result, error) {
 		if bc.NotifyURL == "" {
 			bc.NotifyURL = "http://" + s.ReceiverAddr + "/ciba/notify"
 		}
-		t, err := newBackchannel(ctx, bc, s.Config.Concurrency, s.IdleUsers, recv, log)
+		t, err := newBackchannel(ctx, bc, s.Config.Concurrency, s.IdleUsers, s.Config.Think, recv, log)
 		if err != nil {
 			return nil, fmt.Errorf("set up backchannel: %w", err)
 		}
@@ -78,8 +78,8 @@ func (s *Session) Run(ctx context.Context, out io.Writer) ([]*Result, error) {
 	for round := range s.Rounds {
 		for _, w := range s.Workloads {
 			for _, tg := range targets {
-				if w == Push && tg.t.name() == "peer" {
-					continue // the peer has no push mode
+				if (w == Push || w == PollWait) && tg.t.name() == "peer" {
+					continue // the peer has no push mode; pollwait measures backchannel's long polling
 				}
 				cfg := s.Config
 				cfg.Workload, cfg.ServerPID = w, tg.pid

@@ -3,7 +3,6 @@ package ciba
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -131,20 +130,18 @@ const (
 // Shown records that device dev was sent the summary of request sum, by
 // way of via (ShownList, ShownStream or ShownLive), as request.shown and,
 // for ShownLive, device.notified. Each is recorded once per device and
-// request, however often the device is sent the summary again.
+// request, however often the device is sent the summary again; both go
+// in one write (Store.AppendAuditIfAbsent).
 func (s *Service) Shown(ctx context.Context, dev store.Device, sum Summary, via string) error {
 	ref := audit.Ref{RequestID: sum.RequestID, ClientID: sum.ClientID, Subject: dev.Subject, DeviceID: dev.ID}
 	now := s.now()
-	events := []store.AuditEvent{audit.Event(audit.RequestShown, now, ref, map[string]any{"via": via})}
+	once := sum.RequestID + ":" + dev.ID
+	events := []store.AuditEvent{audit.Once(audit.Event(audit.RequestShown, now, ref, map[string]any{"via": via}), once)}
 	if via == ShownLive {
-		events = append([]store.AuditEvent{audit.Event(audit.DeviceNotified, now, ref, map[string]any{"channel": "stream"})}, events...)
+		events = append([]store.AuditEvent{audit.Once(audit.Event(audit.DeviceNotified, now, ref, map[string]any{"channel": "stream"}), once)}, events...)
 	}
-	for _, e := range events {
-		// One append each: a conflict on one must not drop the other.
-		err := s.Store.AppendAudit(ctx, audit.Once(e, sum.RequestID+":"+dev.ID))
-		if err != nil && !errors.Is(err, store.ErrConflict) {
-			return fmt.Errorf("audit shown request: %w", err)
-		}
+	if err := s.Store.AppendAuditIfAbsent(ctx, events...); err != nil {
+		return fmt.Errorf("audit shown request: %w", err)
 	}
 	return nil
 }

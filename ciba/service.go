@@ -47,6 +47,10 @@ type Decision struct {
 	Reason string
 	// Number is the number the user picked under number matching.
 	Number string
+	// Once are the decision's single-use values (its jti), recorded in
+	// the transaction that records the decision: a replayed decision
+	// fails there, and no write of its own is needed.
+	Once []store.Once
 }
 
 // ACRDeviceKey is the acr of an approval signed by an enrolled device's
@@ -174,7 +178,30 @@ type Service struct {
 	// subscription.
 	WebPush bool
 
+	// PollScheduleInMemory keeps the poll schedule of pending requests
+	// (when the next poll is due) in this process's memory, so that a
+	// poll on time writes nothing; only an early poll saves its grown
+	// interval. Set it only when this Service alone uses the Store, as
+	// with embedded SQLite: with a store that other instances share, each
+	// sees only its own polls. Off, every authorization_pending poll
+	// saves its NextPollAt, and slow_down holds across every instance.
+	PollScheduleInMemory bool
+	// LongPoll, when positive, holds a poll-mode token request that is
+	// on time and finds the request pending open until the request is
+	// decided, expires, or LongPoll has passed, whichever comes first,
+	// and only then answers (CIBA Core §10.1 lets the OP hold a poll
+	// this way). The client's interval still counts from its previous
+	// poll: an early poll gets slow_down at once, never held. Zero, the
+	// default, answers authorization_pending at once. It needs Subscribe.
+	LongPoll time.Duration
+	// Subscribe returns a channel that receives a value after any
+	// request of subject changed (on this instance or, through the
+	// wake-up bus, another), and a function that ends the subscription:
+	// held polls wait on it. device.Hub.Subscribe fits.
+	Subscribe func(subject string) (<-chan struct{}, func())
+
 	clientLimits, hintLimits, pollLimits limiters
+	polls                                pollSchedule
 }
 
 func (s *Service) queued() {
@@ -364,6 +391,66 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 		// must not be confirmed to exist.
 		return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
 	}
+	resp, err := s.answer(ctx, c, r, bind, lim)
+	if s.LongPoll > 0 && s.Subscribe != nil && isCode(err, oauth.AuthorizationPending) {
+		return s.hold(ctx, c, h, r.Subject, bind, lim, err)
+	}
+	return resp, err
+}
+
+// isCode reports whether err is an *oauth.Error with code.
+func isCode(err error, code oauth.Code) bool {
+	oe, ok := errors.AsType[*oauth.Error](err)
+	return ok && oe.Code == code
+}
+
+// hold holds an on-time poll that was answered pending (the answer
+// pending) until the request whose auth_req_id hashes to h, of subject,
+// leaves Pending or expires, and then answers as a poll would; or until
+// s.LongPoll has passed, and then answers pending. The poll was counted
+// when it arrived: what follows is not another poll, so it never draws
+// slow_down. If ctx ends (the client went away), it returns at once, and
+// the subscription and timer go with it.
+func (s *Service) hold(ctx context.Context, c store.Client, h []byte, subject string, bind token.Binding, lim Limits, pending error) (token.Response, error) {
+	wake, cancel := s.Subscribe(subject)
+	defer cancel()
+	bound := time.NewTimer(s.LongPoll)
+	defer bound.Stop()
+	for {
+		// Read after subscribing, so that a decision between the first
+		// answer and the subscription is not missed.
+		r, err := s.Store.RequestByAuthReqHash(ctx, h)
+		if err != nil {
+			if ctx.Err() != nil {
+				return token.Response{}, pending // nobody is listening any more
+			}
+			return token.Response{}, fmt.Errorf("load request: %w", err)
+		}
+		if r.State != store.Pending || Expired(r, s.now()) {
+			return s.answer(ctx, c, r, bind, lim)
+		}
+		// Wake at the expiry too, to answer expired_token then.
+		expiry := time.NewTimer(max(r.ExpiresAt.Sub(s.now()), 0) + time.Millisecond)
+		select {
+		case <-wake:
+		case <-expiry.C:
+		case <-bound.C:
+			expiry.Stop()
+			return token.Response{}, pending
+		case <-ctx.Done():
+			expiry.Stop()
+			return token.Response{}, pending // nobody is listening any more
+		}
+		expiry.Stop()
+	}
+}
+
+// answer answers a poll of client c for request r, as just loaded.
+func (s *Service) answer(ctx context.Context, c store.Client, r store.Request, bind token.Binding, lim Limits) (token.Response, error) {
+	var err error
+	if s.PollScheduleInMemory && r.State == store.Pending && !Expired(r, s.now()) {
+		return token.Response{}, s.pollInMemory(ctx, r, lim)
+	}
 	var user store.User
 	if r.State == store.Approved {
 		if user, err = s.Store.User(ctx, r.Subject); err != nil {
@@ -427,6 +514,9 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 	if pollExpired {
 		s.auditPollExpired(ctx, r, now)
 	}
+	if s.PollScheduleInMemory {
+		s.polls.forget(r.ID) // no longer pending, or just decided
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return token.Response{}, oauth.Errorf(oauth.InvalidGrant, "auth_req_id is unknown")
@@ -437,6 +527,39 @@ func (s *Service) Redeem(ctx context.Context, c store.Client, authReqID string, 
 		return token.Response{}, outcome
 	}
 	return resp, nil
+}
+
+// errNotPending stops the save of a poll's interval when the request was
+// decided meanwhile.
+var errNotPending = errors.New("the request is no longer pending")
+
+// pollInMemory answers a poll of pending request r by the schedule in
+// memory (PollScheduleInMemory): authorization_pending, writing nothing,
+// when the poll is on time; slow_down when it is early (CIBA Core §7.3,
+// RFC 8628 §3.5), with the grown interval saved so that it outlives the
+// process.
+func (s *Service) pollInMemory(ctx context.Context, r store.Request, lim Limits) error {
+	now := s.now()
+	early, interval := s.polls.poll(r, now, lim.SlowDownStep)
+	if !early {
+		return oauth.Errorf(oauth.AuthorizationPending, "the user has not answered yet")
+	}
+	_, err := s.Store.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
+		if r.State != store.Pending {
+			// Decided meanwhile: the poll came first, and its answer
+			// stands; the next one finds the decision.
+			return store.Effects{}, errNotPending
+		}
+		r.Interval = max(r.Interval, interval)
+		if next := now.Add(r.Interval); next.After(r.NextPollAt) {
+			r.NextPollAt = next
+		}
+		return store.Effects{}, nil
+	})
+	if err != nil && !errors.Is(err, errNotPending) && !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("save poll interval: %w", err)
+	}
+	return oauth.Errorf(oauth.SlowDown, "poll no more often than every %d seconds", int64(interval/time.Second))
 }
 
 // Pending returns the summaries of subject's pending requests, oldest
@@ -534,10 +657,14 @@ func (s *Service) Decide(ctx context.Context, dev store.Device, d Decision) erro
 		}
 		wh, err := s.webhookOutbound(WebhookRequestDecided, *r, c, user, now)
 		fx.Outbound = append(fx.Outbound, wh...)
+		fx.Once = d.Once
 		return fx, err
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound
+	}
+	if errors.Is(err, store.ErrConflict) && len(d.Once) > 0 {
+		return oauth.Errorf(oauth.InvalidRequest, "the decision is not valid").WithCause(fmt.Errorf("replayed decision: %w", err))
 	}
 	if err != nil {
 		return err

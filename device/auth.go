@@ -127,6 +127,17 @@ func (a *Authenticator) useOnce(ctx context.Context, prefix string, c proofClaim
 	return nil
 }
 
+// once checks the freshness of a message and returns its jti as the
+// single-use value to record, kept as useOnce keeps it.
+func (a *Authenticator) once(prefix string, c proofClaims) (store.Once, error) {
+	skew := a.skew()
+	iat, err := c.check(a.now(), skew)
+	if err != nil {
+		return store.Once{}, err
+	}
+	return store.Once{Key: prefix + c.ID, ExpiresAt: iat.Add(2 * skew)}, nil
+}
+
 // decisionClaims are the claims of a decision.
 type decisionClaims struct {
 	proofClaims
@@ -198,10 +209,14 @@ func (a *Authenticator) parseDecision(ctx context.Context, dev store.Device, sig
 	if len(c.Passkey) > 0 && c.Decision != Approve {
 		return ciba.Decision{}, oauth.Errorf(oauth.InvalidRequest, "a passkey assertion comes only with an approval")
 	}
-	if err := a.useOnce(ctx, "decision:"+dev.ID+":", c.proofClaims); err != nil {
+	// The jti is recorded with the decision itself (ciba.Decision.Once),
+	// in the transaction that records it, not in a write of its own.
+	once, err := a.once("decision:"+dev.ID+":", c.proofClaims)
+	if err != nil {
 		return ciba.Decision{}, err
 	}
 	d := ciba.Decision{
+		Once:      []store.Once{once},
 		RequestID: c.RequestID,
 		Approve:   c.Decision == Approve,
 		Summary:   c.Summary,

@@ -4,6 +4,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -175,6 +177,26 @@ func decision(t testing.TB, dev store.Device, key any, now time.Time, edit func(
 	return signJWS(t, jose.ES256, key, h, c)
 }
 
+// jtiOf returns the jti claim of compact JWS s, unverified.
+func jtiOf(t *testing.T, s string) string {
+	t.Helper()
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		t.Fatalf("%q is not a compact JWS", s)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct {
+		JTI string `json:"jti"`
+	}
+	if err := json.Unmarshal(b, &c); err != nil || c.JTI == "" {
+		t.Fatalf("jti of %q: %q, %v", s, c.JTI, err)
+	}
+	return c.JTI
+}
+
 func TestParseDecision(t *testing.T) {
 	st := openStore(t, t.TempDir())
 	now := time.Now().UTC().Truncate(time.Second)
@@ -188,7 +210,8 @@ func TestParseDecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := ciba.Decision{RequestID: "r1", Approve: true, Summary: "digest", Signed: approve, AMR: []string{"hwk"}}
+	want := ciba.Decision{RequestID: "r1", Approve: true, Summary: "digest", Signed: approve, AMR: []string{"hwk"},
+		Once: []store.Once{{Key: "decision:" + dev.ID + ":" + jtiOf(t, approve), ExpiresAt: now.Add(2 * device.DefaultSkew)}}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ParseDecision (-want +got):\n%s", diff)
 	}
@@ -201,13 +224,17 @@ func TestParseDecision(t *testing.T) {
 		t.Errorf("ParseDecision(deny) = %+v, want a denial of r2", got)
 	}
 	// A request proof and a decision of one device are kept apart even
-	// with one jti.
+	// with one jti: the decision's single-use key has its own prefix.
 	jti := rand.Text()
 	if _, err := auth.Authenticate(newRequest("GET", "/device/v1/requests", "Device "+proof(t, dev, key, jose.ES256, now, func(h, c map[string]any) { c["jti"] = jti }))); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := auth.ParseDecision(t.Context(), dev, decision(t, dev, key, now, func(h, c map[string]any) { c["jti"] = jti })); err != nil {
-		t.Errorf("ParseDecision with the jti of a request proof: %v", err)
+	d, err := auth.ParseDecision(t.Context(), dev, decision(t, dev, key, now, func(h, c map[string]any) { c["jti"] = jti }))
+	if err != nil {
+		t.Fatalf("ParseDecision with the jti of a request proof: %v", err)
+	}
+	if err := st.UseOnce(t.Context(), d.Once[0].Key, d.Once[0].ExpiresAt); err != nil {
+		t.Errorf("UseOnce(%q), the decision's key after a request proof with its jti = %v, want nil", d.Once[0].Key, err)
 	}
 
 	revoked := dev
@@ -218,7 +245,6 @@ func TestParseDecision(t *testing.T) {
 		jws    string
 		detail string
 	}{
-		{"replay", dev, approve, "used before"},
 		{"signed by another key", dev, decision(t, dev, otherKey, now, nil), "signature"},
 		{"kid of another device", dev, decision(t, other, otherKey, now, nil), "kid"},
 		{"no kid", dev, decision(t, dev, key, now, func(h, c map[string]any) { delete(h, "kid") }), "kid"},

@@ -191,6 +191,20 @@ func signAs(t *testing.T, c *agent.Credentials, typ string, claims map[string]an
 	return s
 }
 
+// jwsPayload returns the payload of compact JWS s, unverified.
+func jwsPayload(t *testing.T, s string) []byte {
+	t.Helper()
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		t.Fatalf("%q is not a compact JWS", s)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // checkError fails t unless the response is an OAuth error with status
 // and code.
 func checkError(t *testing.T, what string, resp *http.Response, body []byte, status int, code oauth.Code) {
@@ -474,11 +488,9 @@ func TestPendingAndDecide(t *testing.T) {
 	checkError(t, "an empty JSON decision", resp, body, 400, oauth.InvalidRequest)
 	resp, body = post(path2, "application/jose", strings.Repeat("a", maxDecisionBody+1))
 	checkError(t, "an oversized decision", resp, body, 413, oauth.InvalidRequest)
-	// The first post under the wrong URL used the decision's jti up.
-	resp, body = post(path2, "application/json", string(bodyJSON))
-	checkError(t, "a replayed decision", resp, body, 400, oauth.InvalidRequest)
-	deny = signAs(t, a.Credentials(), device.TypeDecision, map[string]any{"request_id": s2.RequestID, "decision": "deny", "summary": s2.Digest()})
-	bodyJSON, _ = json.Marshal(map[string]string{"decision": deny})
+	// A decision's jti is recorded in the transaction that records the
+	// decision: the post under the wrong URL, refused before that, did
+	// not use it up.
 	resp, body = post(path2, "application/json", string(bodyJSON))
 	if resp.StatusCode != http.StatusNoContent {
 		t.Fatalf("POST %s = %d %s, want 204", decisionURL, resp.StatusCode, body)
@@ -486,8 +498,35 @@ func TestPendingAndDecide(t *testing.T) {
 	if r, _ := e.st.Request(ctx, s2.RequestID); r.State != store.Denied {
 		t.Errorf("request after denial = %s, want denied", r.State)
 	}
+	resp, body = post(path2, "application/json", string(bodyJSON))
+	checkError(t, "the same decision again", resp, body, 409, oauth.InvalidRequest)
+	// The recorded jti, in a decision of another request, is a replay:
+	// refused, and that request stays pending.
+	e.start(t, "alice", "TV 4713")
+	list, err = a.Pending(ctx)
+	if err != nil || len(list) != 1 {
+		t.Fatalf("Pending = %v, %v, want the third request", list, err)
+	}
+	s3 := list[0]
+	var claims struct {
+		JTI string `json:"jti"`
+	}
+	if err := json.Unmarshal(jwsPayload(t, deny), &claims); err != nil || claims.JTI == "" {
+		t.Fatalf("the denial's jti: %q, %v", claims.JTI, err)
+	}
+	path3 := "/device/v1/requests/" + s3.RequestID + "/decision"
+	replayed := signAs(t, a.Credentials(), device.TypeDecision, map[string]any{"request_id": s3.RequestID, "decision": "deny", "summary": s3.Digest(), "jti": claims.JTI})
+	resp, body = post(path3, "application/jose", replayed)
+	checkError(t, "a decision with a used jti", resp, body, 400, oauth.InvalidRequest)
+	if r, _ := e.st.Request(ctx, s3.RequestID); r.State != store.Pending {
+		t.Errorf("request after a replayed jti = %s, want pending", r.State)
+	}
+	resp, body = post(path3, "application/jose", signAs(t, a.Credentials(), device.TypeDecision, map[string]any{"request_id": s3.RequestID, "decision": "deny", "summary": s3.Digest()}))
+	if resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("POST %s = %d %s, want 204", path3, resp.StatusCode, body)
+	}
 	if list, err := a.Pending(ctx); err != nil || len(list) != 0 {
-		t.Errorf("Pending after both decisions = %v, %v, want none", list, err)
+		t.Errorf("Pending after every decision = %v, %v, want none", list, err)
 	}
 }
 

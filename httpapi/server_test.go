@@ -66,6 +66,7 @@ type testServer struct {
 	// issuer is the server's issuer: its URL, or with passkeys the same
 	// address named localhost.
 	issuer string
+	polls  *device.Hub // where held polls wait (testOptions.longPoll)
 }
 
 // newTestServer starts a server; limits override the protocol defaults.
@@ -81,7 +82,14 @@ func newTestServer(t *testing.T, limits ...ciba.Limits) *testServer {
 // testOptions vary the test server.
 type testOptions struct {
 	limits ciba.Limits
-	dbPath string // default: a new database
+	// storedPolls saves every poll's schedule in the store, as instances
+	// sharing PostgreSQL do; by default the schedule is kept in memory,
+	// as serve does on SQLite (ciba.Service.PollScheduleInMemory).
+	storedPolls bool
+	// longPoll holds on-time polls of pending requests this long at most
+	// (ciba.Service.LongPoll); 0 answers at once.
+	longPoll time.Duration
+	dbPath   string // default: a new database
 	// notify runs the outbox worker, delivering ping and push
 	// notifications to loopback receivers.
 	notify bool
@@ -149,6 +157,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 	}
 	clientKeys := &keys.ClientKeys{Now: clk.Now}
 	hub := &device.Hub{}
+	polls := &device.Hub{} // held polls wait here, as serve wires them
 	obs := newTestMetrics(opts.registry, hub)
 	svc := &ciba.Service{
 		Observer:   obs.ciba,
@@ -159,7 +168,11 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		Issuer:     issuer,
 		Limits:     lim,
 		Now:        clk.Now,
-		Changed:    hub.Notify,
+		Changed:    func(sub string) { hub.Notify(sub); polls.Notify(sub) },
+
+		PollScheduleInMemory: !opts.storedPolls,
+		LongPoll:             opts.longPoll,
+		Subscribe:            polls.Subscribe,
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
@@ -219,7 +232,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 		}()
 		t.Cleanup(func() { cancel(); <-done })
 	}
-	return &testServer{Server: srv, t: t, store: st, clock: clk, keys: ks, svc: svc, issuer: issuer}
+	return &testServer{Server: srv, t: t, store: st, clock: clk, keys: ks, svc: svc, issuer: issuer, polls: polls}
 }
 
 type testWriter struct{ t *testing.T }

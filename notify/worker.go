@@ -24,8 +24,12 @@ const (
 	DefaultMaxAttempts    = 8
 	DefaultBackoffBase    = time.Second
 	DefaultBackoffMax     = 5 * time.Minute
-	DefaultConcurrency    = 16
-	DefaultPollInterval   = time.Second
+	// DefaultConcurrency is 64: each delivery holds its slot until its
+	// outcome is written, a wait for the store's writer under load, and
+	// 16 slots capped ping flows at about 110/s on a 2-core machine
+	// (docs/performance.md).
+	DefaultConcurrency  = 64
+	DefaultPollInterval = time.Second
 )
 
 // leaseMargin is added to AttemptTimeout to make the claim lease: the

@@ -200,6 +200,19 @@ type Effects struct {
 	Tokens   []Token
 	Outbound []Outbound
 	Audit    []AuditEvent
+	// Once are single-use values (a signed decision's jti, say) recorded
+	// with the change, as UseOnce records them: if one of them is
+	// recorded already and has not expired, the change fails with
+	// ErrConflict and nothing is saved. Recording them with the change
+	// saves the write transaction of a separate UseOnce.
+	Once []Once
+}
+
+// Once is a single-use value and the time until which it is kept
+// (Effects.Once, Store.UseOnce).
+type Once struct {
+	Key       string
+	ExpiresAt time.Time
 }
 
 // AuditEvent is one step in the life of a backchannel request (created,
@@ -479,6 +492,11 @@ type Store interface {
 	// device being shown a request). Events that accompany a state change
 	// go in its Effects instead, so they commit with it.
 	AppendAudit(ctx context.Context, events ...AuditEvent) error
+	// AppendAuditIfAbsent records, in one transaction, those of events
+	// whose ID is not recorded yet, and keeps the recorded ones as they
+	// are: for events recorded once per fact (audit.Once IDs) however
+	// often the fact recurs, as one write instead of one per event.
+	AppendAuditIfAbsent(ctx context.Context, events ...AuditEvent) error
 	// AuditEvents returns the events q selects, oldest first.
 	AuditEvents(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
 

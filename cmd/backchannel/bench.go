@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ func newBenchCommand(env *cliEnv) *cobra.Command {
 		peerURL    string
 		bcPID      int
 		peerPID    int
+		sweep      string
+		chart      string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -34,8 +37,10 @@ errors by code and each server's CPU and RSS (from /proc).
 Workloads: poll, ping, push (full flows: initiate, the device's signed
 approval, the token), pending (a poll storm against --pending pending
 requests, each polled at the server's interval, slow_down honoured; the peer
-sends no interval, so it is polled every --peer-interval, 0 = closed loop)
-and initiate.
+sends no interval, so it is polled every --peer-interval, 0 = closed loop),
+initiate, and pollwait (poll flows whose relying party polls from the start
+at the interval while the device waits --think before approving: the polls a
+flow costs and approve→token, which long polling changes; backchannel only).
 
 backchannel's users, clients and devices are created through the admin API
 (--admin-url, --admin-token or BACKCHANNEL_ADMIN_URL/TOKEN); ping and push
@@ -77,8 +82,41 @@ notifications arrive at --receiver, which must be the peer's PING_ENDPOINT.`,
 				return fmt.Errorf("--target must be backchannel, peer or both")
 			}
 			s.Config.Log = env.stderr
-			_, err = s.Run(cmd.Context(), env.stdout)
-			return err
+			levels := []int{s.Config.Concurrency}
+			if sweep != "" {
+				levels = nil
+				for _, f := range strings.Split(sweep, ",") {
+					c, err := strconv.Atoi(strings.TrimSpace(f))
+					if err != nil || c < 1 {
+						return fmt.Errorf("--sweep: %q is not a concurrency", f)
+					}
+					levels = append(levels, c)
+				}
+			}
+			var all []*bench.Result
+			for _, c := range levels {
+				s.Config.Concurrency = c
+				if len(levels) > 1 {
+					fmt.Fprintf(env.stdout, "\nconcurrency %d\n", c)
+				}
+				results, err := s.Run(cmd.Context(), env.stdout)
+				all = append(all, results...)
+				if err != nil {
+					return err
+				}
+			}
+			if chart == "" {
+				return nil
+			}
+			f, err := os.Create(chart)
+			if err != nil {
+				return err
+			}
+			if err := bench.WriteChart(f, all, s.Workloads[0]); err != nil {
+				f.Close()
+				return err
+			}
+			return f.Close()
 		},
 	}
 	f := cmd.Flags()
@@ -92,7 +130,10 @@ notifications arrive at --receiver, which must be the peer's PING_ENDPOINT.`,
 	f.IntVar(&s.Config.PeerPending, "peer-pending", 256, "pending requests kept at the peer (its in-memory store holds about 1000 entries)")
 	f.IntVar(&s.IdleUsers, "users", 256, "backchannel users (each with a device) that the pending and initiate workloads spread their requests over")
 	f.DurationVar(&s.Config.PeerInterval, "peer-interval", 0, "poll interval used for the peer, which sends none (0: closed loop)")
-	f.StringVar(&bcURL, "url", "http://127.0.0.1:8099", "backchannel's issuer")
+	f.StringVar(&sweep, "sweep", "", "comma-separated concurrencies to run in turn instead of --concurrency (e.g. 8,16,32,64,128)")
+	f.StringVar(&chart, "chart", "", "write a PNG chart of the first workload's flows/s and p99 against concurrency to this file")
+	f.DurationVar(&s.Config.Think, "think", 1500*time.Millisecond, "how long the device of a pollwait flow waits before it approves")
+	f.StringVar(&bcURL, "url", "http://localhost:8099", "backchannel's issuer (serve --dev names a loopback listener localhost)")
 	f.StringVar(&adminURL, "admin-url", "", "backchannel's admin API base URL (default --url; env BACKCHANNEL_ADMIN_URL)")
 	f.StringVar(&adminToken, "admin-token", "", "admin API token (env BACKCHANNEL_ADMIN_TOKEN)")
 	f.StringVar(&peerURL, "peer-url", "http://127.0.0.1:3000", "the peer's issuer")

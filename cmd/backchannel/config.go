@@ -72,9 +72,13 @@ type Config struct {
 	} `koanf:"dpop"`
 
 	CIBA struct {
-		DefaultExpiry       time.Duration `koanf:"default_expiry"`         // default 5m
-		MaxExpiry           time.Duration `koanf:"max_expiry"`             // default 30m
-		Interval            time.Duration `koanf:"interval"`               // default 5s
+		DefaultExpiry time.Duration `koanf:"default_expiry"` // default 5m
+		MaxExpiry     time.Duration `koanf:"max_expiry"`     // default 30m
+		Interval      time.Duration `koanf:"interval"`       // default 5s
+		// LongPoll holds an on-time poll of a pending request open until
+		// the request is decided or expires, for at most this long
+		// (ciba.Service.LongPoll); default 0, off; at most 60s.
+		LongPoll            time.Duration `koanf:"long_poll"`
 		MaxBindingMessage   int           `koanf:"max_binding_message"`    // characters; default 64
 		MaxUserCodeFailures int           `koanf:"max_user_code_failures"` // default 5
 		// HideUnknownUsers answers an unknown hint, or a user with no
@@ -143,7 +147,7 @@ type Config struct {
 	Notify struct {
 		AttemptTimeout time.Duration `koanf:"attempt_timeout"` // per attempt; default 10s
 		MaxAttempts    int           `koanf:"max_attempts"`    // default 8
-		Concurrency    int           `koanf:"concurrency"`     // parallel deliveries; default 16
+		Concurrency    int           `koanf:"concurrency"`     // parallel deliveries; default 64
 		Window         time.Duration `koanf:"window"`          // how long a notification is retried; default 10m
 	} `koanf:"notify"`
 
@@ -274,13 +278,14 @@ func defaults() map[string]any {
 		"ciba.default_expiry":         5 * time.Minute,
 		"ciba.max_expiry":             30 * time.Minute,
 		"ciba.interval":               5 * time.Second,
+		"ciba.long_poll":              time.Duration(0),
 		"ciba.max_binding_message":    64,
 		"ciba.max_user_code_failures": 5,
 		"ciba.hide_unknown_users":     false,
 		"devices.enrolment_ttl":       10 * time.Minute,
 		"notify.attempt_timeout":      10 * time.Second,
 		"notify.max_attempts":         8,
-		"notify.concurrency":          16,
+		"notify.concurrency":          64,
 		"notify.window":               10 * time.Minute,
 		"egress.allow":                []string{},
 		"shutdown_timeout":            15 * time.Second,
@@ -339,7 +344,7 @@ var envKeys = []string{
 	"log.level", "log.format", "keys.algs", "egress.allow",
 	"tokens.access_token_format", "tokens.access_ttl", "tokens.refresh_ttl", "tokens.id_token_ttl",
 	"tokens.resource_servers", "dpop.enabled", "dpop.algs", "dpop.iat_window", "dpop.nonces", "dpop.nonce_secret", "dpop.nonce_period",
-	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.max_binding_message", "ciba.max_user_code_failures",
+	"ciba.default_expiry", "ciba.max_expiry", "ciba.interval", "ciba.long_poll", "ciba.max_binding_message", "ciba.max_user_code_failures",
 	"ciba.max_pending_per_user", "ciba.max_pending_per_client_user", "ciba.client_rate", "ciba.client_burst", "ciba.poll_rate", "ciba.poll_burst",
 	"ciba.hint_rate", "ciba.hint_burst", "ciba.number_matching",
 	"webhook.url", "webhook.secret", "webhook.secret_file", "webhook.certificate_sha256", "webhook.timeout",
@@ -509,6 +514,10 @@ func (c *Config) Validate() error {
 	}
 	if c.CIBA.Interval > 0 && c.CIBA.Interval%time.Second != 0 {
 		bad("ciba.interval must be whole seconds (CIBA Core §7.3 sends it in seconds)")
+	}
+	if c.CIBA.LongPoll < 0 || c.CIBA.LongPoll > time.Minute {
+		// Past a minute, proxies and load balancers cut idle requests.
+		bad("ciba.long_poll must be 0 (off) to 60s")
 	}
 	if c.CIBA.DefaultExpiry > c.CIBA.MaxExpiry {
 		bad("ciba.default_expiry must not exceed ciba.max_expiry")

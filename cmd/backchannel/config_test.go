@@ -25,9 +25,10 @@ ciba:
 		t.Fatal(err)
 	}
 	env := map[string]string{
-		"BACKCHANNEL_ISSUER":        "https://env.example",
-		"BACKCHANNEL_CIBA_INTERVAL": "9s",
-		"BACKCHANNEL_KEYS_ALGS":     "ES256,EdDSA",
+		"BACKCHANNEL_ISSUER":         "https://env.example",
+		"BACKCHANNEL_CIBA_INTERVAL":  "9s",
+		"BACKCHANNEL_CIBA_LONG_POLL": "20s",
+		"BACKCHANNEL_KEYS_ALGS":      "ES256,EdDSA",
 	}
 	flags := map[string]any{"issuer": "https://flag.example"}
 	cfg, err := loadConfig(path, func(k string) string { return env[k] }, flags)
@@ -46,6 +47,7 @@ ciba:
 		{"log format default", cfg.Log.Format, "json"},
 		{"algs: env list", strings.Join(cfg.Keys.Algs, ","), "ES256,EdDSA"},
 		{"expiry default", cfg.CIBA.DefaultExpiry, 5 * time.Minute},
+		{"long poll from env", cfg.CIBA.LongPoll, 20 * time.Second},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -65,6 +67,7 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 		"keys.algs":           []string{"HS256"},
 		"ciba.interval":       "1500ms",
 		"ciba.default_expiry": "2h",
+		"ciba.long_poll":      "5m",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +76,7 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 	if err == nil {
 		t.Fatal("Validate() = nil for a bad config")
 	}
-	for _, want := range []string{"must use https", "db \"mysql://x\"", "log.level", "\"HS256\" is not supported", "whole seconds", "default_expiry must not exceed"} {
+	for _, want := range []string{"must use https", "db \"mysql://x\"", "log.level", "\"HS256\" is not supported", "whole seconds", "default_expiry must not exceed", "ciba.long_poll must be 0 (off) to 60s"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %v\nwant it to mention %q", err, want)
 		}

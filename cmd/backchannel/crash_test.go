@@ -43,6 +43,9 @@ type process struct {
 	stderr *lockedBuffer
 }
 
+// crashAttemptTimeout is the killable server's notify.attempt_timeout.
+const crashAttemptTimeout = 2 * time.Second
+
 func startKillable(t *testing.T, bin, addr, dsn, adminToken string) *process {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--dev", "--addr", addr, "--issuer", "http://"+addr, "--db", dsn)
@@ -51,7 +54,10 @@ func startKillable(t *testing.T, bin, addr, dsn, adminToken string) *process {
 		"BACKCHANNEL_ADMIN_TOKEN="+adminToken, "BACKCHANNEL_CIBA_INTERVAL=1s",
 		// The test is the only client: no fatigue limits in its way.
 		"BACKCHANNEL_CIBA_MAX_PENDING_PER_USER=0", "BACKCHANNEL_CIBA_MAX_PENDING_PER_CLIENT_USER=0",
-		"BACKCHANNEL_CIBA_CLIENT_RATE=0", "BACKCHANNEL_CIBA_HINT_RATE=0")
+		"BACKCHANNEL_CIBA_CLIENT_RATE=0", "BACKCHANNEL_CIBA_HINT_RATE=0",
+		// A short attempt timeout keeps the claim lease short: a row
+		// the killed server had claimed is retried once it lapses.
+		"BACKCHANNEL_NOTIFY_ATTEMPT_TIMEOUT="+crashAttemptTimeout.String())
 	p := &process{cmd: cmd, done: make(chan struct{}), stderr: &lockedBuffer{}}
 	cmd.Stdout, cmd.Stderr = io.Discard, p.stderr
 	if err := cmd.Start(); err != nil {
@@ -350,8 +356,10 @@ func crashRounds(t *testing.T, bin, dsn string, rounds int, check func() error) 
 		}
 	}
 
-	// Every approved ping request is notified, crashes notwithstanding.
-	waitFor(t, "pings of every approved ping request", 30*time.Second, func() bool {
+	// Every approved ping request is notified, crashes notwithstanding:
+	// a row the last killed server had claimed goes out when its lease
+	// (attempt timeout + notify's 30 s margin) lapses, so wait longer.
+	waitFor(t, "pings of every approved ping request", crashAttemptTimeout+45*time.Second, func() bool {
 		pingMu.Lock()
 		defer pingMu.Unlock()
 		mu.Lock()

@@ -200,6 +200,15 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	svc.RequireFAPI = cfg.FAPI.Require
 	svc.HideUnknownUsers = cfg.CIBA.HideUnknownUsers
 	svc.Fatigue = cfg.fatigue()
+	// Embedded SQLite has one instance (its wake-up bus is in-process
+	// too): the poll schedule can live in memory, and a poll on time
+	// writes nothing. Instances sharing PostgreSQL save every poll, so
+	// that slow_down holds across them.
+	_, svc.PollScheduleInMemory = st.(*sqlite.Store)
+	// Held polls wait on a hub of their own, woken with the devices'
+	// (wireWake, listenWake), so that they do not count as device streams.
+	pollHub := &device.Hub{}
+	svc.LongPoll, svc.Subscribe = cfg.CIBA.LongPoll, pollHub.Subscribe
 	var webhookCallback *httpapi.WebhookCallback
 	if cfg.Webhook.URL != "" {
 		secret, err := cfg.webhookSecret()
@@ -277,7 +286,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	deps.Observer = mx
 	// Wake-ups between the instances sharing a PostgreSQL database.
 	bus, runBus := wakeBus(st, log)
-	deps.KeysRotated = wireWake(bus, svc, hub, worker, log)
+	deps.KeysRotated = wireWake(bus, svc, hubs{hub, pollHub}, worker, log)
 	if cfg.Metrics.Addr == "" {
 		deps.Metrics = mx.Handler() // moves to the admin listener if there is one
 	}
@@ -355,7 +364,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 	background.Go(func() { expireLoop(baseCtx, svc, log) })
 	// The periodic reload stays as a safety net for missed wake-ups.
 	background.Go(func() { reloadKeysLoop(baseCtx, keySet, keysReloadInterval, log) })
-	listenWake(baseCtx, &background, bus, runBus, hub, worker, keySet, log)
+	listenWake(baseCtx, &background, bus, runBus, hubs{hub, pollHub}, worker, keySet, log)
 	background.Go(func() { newPurger(cfg, st, log).Run(baseCtx) })
 	defer func() {
 		cancelBase()

@@ -32,11 +32,29 @@ func wakeBus(st store.Store, log *slog.Logger) (bus wake.Bus, run func(context.C
 	return &wake.Local{}, nil
 }
 
+// hubs are the hubs woken when a user's requests change: the device
+// streams' and the held polls'.
+type hubs []*device.Hub
+
+// Notify wakes the subscribers of subject in every hub.
+func (hs hubs) Notify(subject string) {
+	for _, h := range hs {
+		h.Notify(subject)
+	}
+}
+
+// NotifyAll wakes every subscriber of every hub.
+func (hs hubs) NotifyAll() {
+	for _, h := range hs {
+		h.NotifyAll()
+	}
+}
+
 // wireWake connects the services of one instance to bus. A change this
 // instance makes wakes its own waiters at once and is published for the
 // others. It replaces svc.Changed and svc.Queued, and returns the hook
 // for key rotations through the admin API.
-func wireWake(bus wake.Bus, svc *ciba.Service, hub *device.Hub, worker *notify.Worker, log *slog.Logger) (keysRotated func()) {
+func wireWake(bus wake.Bus, svc *ciba.Service, hub hubs, worker *notify.Worker, log *slog.Logger) (keysRotated func()) {
 	publish := func(topic, key string) {
 		// Called after the change committed, from the request that made
 		// it; the request's context may already be ending.
@@ -63,7 +81,7 @@ func wireWake(bus wake.Bus, svc *ciba.Service, hub *device.Hub, worker *notify.W
 // echoed back (one spare re-read) and resyncs after a lost connection.
 // All stop when ctx ends.
 func listenWake(ctx context.Context, bg *sync.WaitGroup, bus wake.Bus, run func(context.Context) error,
-	hub *device.Hub, worker *notify.Worker, ks *keys.Set, log *slog.Logger) {
+	hub hubs, worker *notify.Worker, ks *keys.Set, log *slog.Logger) {
 	subscribe := func(topic string, fn func(key string)) {
 		ch, cancel := bus.Subscribe(topic)
 		bg.Go(func() {

@@ -46,6 +46,25 @@ func (s *Store) AppendAudit(ctx context.Context, events ...store.AuditEvent) err
 	return s.pool.SendBatch(ctx, b).Close()
 }
 
+// AppendAuditIfAbsent records, in one implicit transaction, the events
+// whose ID is not recorded yet.
+func (s *Store) AppendAuditIfAbsent(ctx context.Context, events ...store.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	b := &pgx.Batch{}
+	for _, e := range events {
+		if e.ID == "" || e.Kind == "" || e.At.IsZero() {
+			return errors.New("audit event: ID, Kind and At are required")
+		}
+		queue(b, func(err error) error { return fmt.Errorf("append audit event: %w", err) },
+			`INSERT INTO audit (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (id) DO NOTHING`,
+			e.ID, timeArg(e.At), e.Kind, e.RequestID, e.ClientID, e.Subject, e.DeviceID, jsonArg(e.Detail))
+	}
+	return s.pool.SendBatch(ctx, b).Close()
+}
+
 // AuditEvents returns the events q selects, oldest first (by At, then by
 // insertion).
 func (s *Store) AuditEvents(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {

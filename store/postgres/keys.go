@@ -81,6 +81,24 @@ func (s *Store) RotateSigningKey(ctx context.Context, k store.SigningKey) error 
 	return nil
 }
 
+// queueOnce adds to b, which runs in a transaction, the recording of o as
+// UseOnce records it at now; the batch fails with store.ErrConflict if
+// o.Key is recorded and live.
+func queueOnce(b *pgx.Batch, o store.Once, now time.Time) {
+	b.Queue(`INSERT INTO used_once (id, expires_at) VALUES ($1, $2)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE used_once.expires_at <= $3`, o.Key, o.ExpiresAt, now).Fn = func(br pgx.BatchResults) error {
+		tag, err := br.Exec()
+		if err != nil {
+			return fmt.Errorf("use once: %w", check(err))
+		}
+		if tag.RowsAffected() != 1 {
+			return fmt.Errorf("use once: %w", store.ErrConflict)
+		}
+		return nil
+	}
+}
+
 // UseOnce records key until expiresAt. It returns store.ErrConflict if key
 // is recorded with an expiry after the current time (time.Now, as the
 // interface takes no clock); an expired record of key is replaced. Each

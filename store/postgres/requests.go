@@ -55,6 +55,7 @@ func (s *Store) CreateRequest(ctx context.Context, r store.Request, fx ...store.
 				all.Tokens = append(all.Tokens, e.Tokens...)
 				all.Outbound = append(all.Outbound, e.Outbound...)
 				all.Audit = append(all.Audit, e.Audit...)
+				all.Once = append(all.Once, e.Once...)
 			}
 			return saveWithEffects(ctx, tx, b, all)
 		})
@@ -167,11 +168,17 @@ func (s *Store) ExpiringRequests(ctx context.Context, now time.Time, limit int) 
 	return rs, nil
 }
 
-// saveWithEffects adds the inserts of fx's tokens, outbound rows and audit
-// events to b, which holds the update of the record that made them, and
-// sends it all in one round trip within tx. It returns the first
-// statement's error.
+// saveWithEffects adds the inserts of fx's tokens, outbound rows, audit
+// events and single-use values to b, which holds the update of the record
+// that made them, and sends it all in one round trip within tx. It
+// returns the first statement's error.
 func saveWithEffects(ctx context.Context, tx pgx.Tx, b *pgx.Batch, fx store.Effects) error {
+	if len(fx.Once) > 0 {
+		now := time.Now() // as UseOnce: the interface takes no clock
+		for _, o := range fx.Once {
+			queueOnce(b, o, now)
+		}
+	}
 	for _, t := range fx.Tokens {
 		if err := queueToken(b, t); err != nil {
 			return err

@@ -46,6 +46,36 @@ func (s *Store) AppendAudit(ctx context.Context, events ...store.AuditEvent) err
 	})
 }
 
+// AppendAuditIfAbsent records, in one transaction, the events whose ID
+// is not recorded yet.
+func (s *Store) AppendAuditIfAbsent(ctx context.Context, events ...store.AuditEvent) error {
+	if len(events) == 0 {
+		return nil
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, e := range events {
+			if err := insertAuditIfAbsent(ctx, tx, e); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// insertAuditIfAbsent inserts e unless an event with its ID exists.
+func insertAuditIfAbsent(ctx context.Context, tx *sql.Tx, e store.AuditEvent) error {
+	if e.ID == "" || e.Kind == "" || e.At.IsZero() {
+		return errors.New("audit event: ID, Kind and At are required")
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO audit (`+auditColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (id) DO NOTHING`,
+		e.ID, timeArg(e.At), e.Kind, e.RequestID, e.ClientID, e.Subject, e.DeviceID, jsonArg(e.Detail))
+	if err != nil {
+		return fmt.Errorf("append audit event: %w", check(err))
+	}
+	return nil
+}
+
 // AuditEvents returns the events q selects, oldest first.
 func (s *Store) AuditEvents(ctx context.Context, q store.AuditQuery) ([]store.AuditEvent, error) {
 	var where []string

@@ -9,6 +9,10 @@
 // their contexts, instead of failing with SQLITE_BUSY; this is what makes
 // the load-decide-save methods (UpdateRequest, UpdateToken, UpdateUser,
 // RedeemEnrolment, RotateSigningKey, UseOnce, ClaimOutbound) atomic.
+// One writer goroutine runs them, and commits the transactions that
+// queued while it was busy together, each in a savepoint of its own
+// (group commit, groupcommit.go): a commit's WAL frames are shared by
+// the group, and each transaction still succeeds or fails alone.
 //
 // The schema lives in migrations/*.sql, embedded and applied with goose
 // when the database is opened.

@@ -79,32 +79,39 @@ func (s *Store) RotateSigningKey(ctx context.Context, k store.SigningKey) error 
 // call also deletes a few expired records, so that the table stays as
 // small as the set of live keys.
 func (s *Store) UseOnce(ctx context.Context, key string, expiresAt time.Time) error {
-	now := time.Now()
-	if expiresAt.IsZero() {
-		expiresAt = minTime // expired already, but still a conflict if key is live
-	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		// The upsert changes no row when the existing record is live.
-		res, err := tx.ExecContext(ctx, `INSERT INTO used_once (id, expires_at) VALUES (?, ?)
-			ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
-			WHERE used_once.expires_at <= ?`,
-			key, timeArg(expiresAt), timeArg(now))
-		if err != nil {
-			return err
-		}
-		n, err := res.RowsAffected()
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return store.ErrConflict
-		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM used_once WHERE id IN (
-			SELECT id FROM used_once WHERE expires_at <= ? ORDER BY expires_at LIMIT 8)`, timeArg(now))
-		return err
+		return useOnce(ctx, tx, store.Once{Key: key, ExpiresAt: expiresAt}, time.Now())
 	})
 	if err != nil {
 		return fmt.Errorf("use once: %w", err)
 	}
 	return nil
+}
+
+// useOnce records o in tx as UseOnce does, at now: store.ErrConflict if
+// o.Key is recorded and live at now. It also deletes a few expired
+// records, so that the table stays as small as the set of live keys.
+func useOnce(ctx context.Context, tx *sql.Tx, o store.Once, now time.Time) error {
+	expiresAt := o.ExpiresAt
+	if expiresAt.IsZero() {
+		expiresAt = minTime // expired already, but still a conflict if the key is live
+	}
+	// The upsert changes no row when the existing record is live.
+	res, err := tx.ExecContext(ctx, `INSERT INTO used_once (id, expires_at) VALUES (?, ?)
+		ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at
+		WHERE used_once.expires_at <= ?`,
+		o.Key, timeArg(expiresAt), timeArg(now))
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrConflict
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM used_once WHERE id IN (
+		SELECT id FROM used_once WHERE expires_at <= ? ORDER BY expires_at LIMIT 8)`, timeArg(now))
+	return err
 }

@@ -171,8 +171,17 @@ func (s *Store) ExpiringRequests(ctx context.Context, now time.Time, limit int) 
 	return rs, nil
 }
 
-// insertEffects creates the tokens and outbound rows of fx in tx.
+// insertEffects creates the tokens, outbound rows and audit events of fx
+// in tx and records its single-use values.
 func insertEffects(ctx context.Context, tx *sql.Tx, fx store.Effects) error {
+	if len(fx.Once) > 0 {
+		now := time.Now() // as UseOnce: the interface takes no clock
+		for _, o := range fx.Once {
+			if err := useOnce(ctx, tx, o, now); err != nil {
+				return fmt.Errorf("use once: %w", err)
+			}
+		}
+	}
 	for _, t := range fx.Tokens {
 		if err := insertToken(ctx, tx, t); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 
 	"github.com/pressly/goose/v3"
 	"modernc.org/sqlite"
@@ -32,6 +33,11 @@ const busyTimeoutMillis = 10_000
 type Store struct {
 	w *sql.DB // the single write connection
 	r *sql.DB // read-only connections
+
+	ops        chan *writeOp // write transactions for the writer (groupcommit.go)
+	closed     chan struct{} // closed by Close: the writer stops
+	writerDone chan struct{} // closed when the writer has stopped
+	closeOnce  sync.Once
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,7 +82,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		r.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", path, err)
 	}
-	return &Store{w: w, r: r}, nil
+	s := &Store{w: w, r: r, ops: make(chan *writeOp), closed: make(chan struct{}), writerDone: make(chan struct{})}
+	go s.writer()
+	return s, nil
 }
 
 // dsn returns the modernc.org/sqlite data source name for the database
@@ -133,27 +141,9 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close closes the database. It checkpoints the write-ahead log, as the
 // last connection to close does.
 func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.closed) })
+	<-s.writerDone
 	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-// inTx runs fn in a transaction on the write connection and commits it if
-// fn returns nil. Transactions begin IMMEDIATE (see dsn), and there is one
-// write connection, so transactions of one Store run one after another.
-// fn must not call the Store's write methods: it would wait for the
-// connection it holds.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	// Roll back on error, and also if fn panics: a transaction left open
-	// would hold the write connection, and every later write would wait
-	// for it. After Commit, Rollback does nothing.
-	defer tx.Rollback()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 // check maps SQLite errors to the store's sentinel errors: a unique or

@@ -171,3 +171,66 @@ func testCreateRequestWithEffects(t *testing.T, s store.Store) {
 		t.Errorf("a failed CreateRequest saved audit events: %v", got)
 	}
 }
+
+func testAppendAuditIfAbsent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a1, a2 := fullAudit("e1", "r1", time.Second), fullAudit("e2", "r1", 2*time.Second)
+	must(t, s.AppendAudit(ctx, a1))
+	// a1 again, changed: the recorded one stays; a2 is new and recorded.
+	changed := a1
+	changed.Kind, changed.Detail = "request.shown", nil
+	must(t, s.AppendAuditIfAbsent(ctx, changed, a2))
+	must(t, s.AppendAuditIfAbsent(ctx, a2))
+	must(t, s.AppendAuditIfAbsent(ctx))
+	got, err := s.AuditEvents(ctx, store.AuditQuery{RequestID: "r1"})
+	must(t, err)
+	if d := diff([]store.AuditEvent{a1, a2}, got); d != "" {
+		t.Errorf("AuditEvents after AppendAuditIfAbsent (-want +got):\n%s", d)
+	}
+	if err := s.AppendAuditIfAbsent(ctx, store.AuditEvent{ID: "e3"}); err == nil {
+		t.Errorf("AppendAuditIfAbsent(event without Kind and At) = nil, want an error")
+	}
+}
+
+func testOnceWithUpdate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	must(t, s.CreateRequest(ctx, fullRequest("r1", "alice")))
+	must(t, s.CreateRequest(ctx, fullRequest("r2", "alice")))
+	live := time.Now().Add(time.Hour)
+	must(t, s.UseOnce(ctx, "used", live))
+	// A live key fails the whole change: neither the request nor its
+	// audit event is saved, and the other key is not recorded.
+	_, err := s.UpdateRequest(ctx, "r1", func(r *store.Request) (store.Effects, error) {
+		r.State = store.Approved
+		return store.Effects{
+			Audit: []store.AuditEvent{fullAudit("e1", "r1", time.Second)},
+			Once:  []store.Once{{Key: "fresh", ExpiresAt: live}, {Key: "used", ExpiresAt: live}},
+		}, nil
+	})
+	wantErr(t, "UpdateRequest recording a used key", err, store.ErrConflict)
+	if r, _ := s.Request(ctx, "r1"); r.State != store.Pending {
+		t.Errorf("request after a conflicting key: State = %q, want %q", r.State, store.Pending)
+	}
+	if got, _ := s.AuditEvents(ctx, store.AuditQuery{RequestID: "r1"}); len(got) != 0 {
+		t.Errorf("a conflicting key saved audit events: %v", got)
+	}
+	must(t, s.UseOnce(ctx, "fresh", live)) // not recorded by the failed change
+	// Fresh keys commit with the change, and are then used.
+	_, err = s.UpdateRequest(ctx, "r2", func(r *store.Request) (store.Effects, error) {
+		r.State = store.Approved
+		return store.Effects{Once: []store.Once{{Key: "k1", ExpiresAt: live}, {Key: "k2", ExpiresAt: live}}}, nil
+	})
+	must(t, err)
+	if r, _ := s.Request(ctx, "r2"); r.State != store.Approved {
+		t.Errorf("request after fresh keys: State = %q, want %q", r.State, store.Approved)
+	}
+	wantErr(t, "UseOnce(k1) after the change recorded it", s.UseOnce(ctx, "k1", live), store.ErrConflict)
+	wantErr(t, "UseOnce(k2) after the change recorded it", s.UseOnce(ctx, "k2", live), store.ErrConflict)
+	// An expired record of a key does not conflict.
+	must(t, s.UseOnce(ctx, "old", time.Now().Add(-time.Second)))
+	_, err = s.UpdateRequest(ctx, "r2", func(r *store.Request) (store.Effects, error) {
+		return store.Effects{Once: []store.Once{{Key: "old", ExpiresAt: live}}}, nil
+	})
+	must(t, err)
+	wantErr(t, "UseOnce(old) after the change renewed it", s.UseOnce(ctx, "old", live), store.ErrConflict)
+}

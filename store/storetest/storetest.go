@@ -124,6 +124,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WaitingWriterHonoursContext", testWaitingWriter},
 		{"AuditRoundTrip", testAuditRoundTrip},
 		{"AuditCommitsWithUpdate", testAuditWithUpdate},
+		{"AppendAuditIfAbsent", testAppendAuditIfAbsent},
+		{"OnceCommitsWithUpdate", testOnceWithUpdate},
 		{"CreateRequestWithEffects", testCreateRequestWithEffects},
 		{"PushSubscription", testPushSubscription},
 		{"PushSubscriptionRevoked", testPushSubscriptionRevoked},
