@@ -52,43 +52,61 @@ type requestClaims struct {
 // description stays short and the failed check goes only to the log, so a
 // caller learns nothing about which devices exist.
 func (a *Authenticator) Authenticate(r *http.Request) (store.Device, error) {
-	scheme, proof, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, AuthScheme) || proof == "" {
-		return store.Device{}, oauth.Errorf(oauth.InvalidToken, "the request needs a %s authorization", AuthScheme)
-	}
-	dev, err := a.authenticate(r, strings.TrimSpace(proof))
+	dev, once, err := a.AuthenticateDeferred(r)
 	if err != nil {
+		return store.Device{}, err
+	}
+	if err := a.record(r.Context(), once); err != nil {
 		return store.Device{}, classify(err, oauth.InvalidToken, "the device proof is not valid")
 	}
 	return dev, nil
 }
 
-func (a *Authenticator) authenticate(r *http.Request, proof string) (store.Device, error) {
+// AuthenticateDeferred is Authenticate for a call whose whole effect
+// commits in one write transaction (a decision): it checks everything but
+// leaves the proof's jti to the caller, to record in that transaction (a
+// store.Effects.Once) instead of in a write of its own. A reused jti then
+// fails that transaction, so the call changes nothing; the caller must
+// change nothing else before it.
+func (a *Authenticator) AuthenticateDeferred(r *http.Request) (store.Device, store.Once, error) {
+	scheme, proof, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, AuthScheme) || proof == "" {
+		return store.Device{}, store.Once{}, oauth.Errorf(oauth.InvalidToken, "the request needs a %s authorization", AuthScheme)
+	}
+	dev, once, err := a.authenticate(r, strings.TrimSpace(proof))
+	if err != nil {
+		return store.Device{}, store.Once{}, classify(err, oauth.InvalidToken, "the device proof is not valid")
+	}
+	return dev, once, nil
+}
+
+func (a *Authenticator) authenticate(r *http.Request, proof string) (store.Device, store.Once, error) {
 	ctx := r.Context()
 	jws, err := parseSigned(proof, TypeRequest)
 	if err != nil {
-		return store.Device{}, err
+		return store.Device{}, store.Once{}, err
 	}
 	dev, err := a.device(ctx, jws.Signatures[0].Protected.KeyID)
 	if err != nil {
-		return store.Device{}, err
+		return store.Device{}, store.Once{}, err
 	}
 	var c requestClaims
 	if err := verifyClaims(jws, dev, &c); err != nil {
-		return store.Device{}, err
+		return store.Device{}, store.Once{}, err
 	}
 	if c.Method != r.Method {
-		return store.Device{}, fmt.Errorf("htm %q, want %q", c.Method, r.Method)
+		return store.Device{}, store.Once{}, fmt.Errorf("htm %q, want %q", c.Method, r.Method)
 	}
 	// RFC 9449 §4.3 compares htu without query and fragment; we compare
 	// exactly, against the one form the device API documents.
 	if want := strings.TrimSuffix(a.BaseURL, "/") + r.URL.EscapedPath(); c.URL != want {
-		return store.Device{}, fmt.Errorf("htu %q, want %q", c.URL, want)
+		return store.Device{}, store.Once{}, fmt.Errorf("htu %q, want %q", c.URL, want)
 	}
-	if err := a.useOnce(ctx, "device:"+dev.ID+":", c.proofClaims); err != nil {
-		return store.Device{}, err
+	once, err := a.once("device:"+dev.ID+":", c.proofClaims)
+	if err != nil {
+		return store.Device{}, store.Once{}, err
 	}
-	return dev, nil
+	return dev, once, nil
 }
 
 // device loads the active device id.
@@ -109,18 +127,12 @@ func (a *Authenticator) device(ctx context.Context, id string) (store.Device, er
 	return dev, nil
 }
 
-// useOnce checks the freshness of a message and records its jti so the
-// message cannot be used again. The jti is kept for twice the skew past
-// iat, longer than the message can pass the freshness check.
-func (a *Authenticator) useOnce(ctx context.Context, prefix string, c proofClaims) error {
-	skew := a.skew()
-	iat, err := c.check(a.now(), skew)
-	if err != nil {
-		return err
-	}
-	err = a.Store.UseOnce(ctx, prefix+c.ID, iat.Add(2*skew))
+// record records a single-use value that once returned, so that the
+// message it came from cannot be used again.
+func (a *Authenticator) record(ctx context.Context, o store.Once) error {
+	err := a.Store.UseOnce(ctx, o.Key, o.ExpiresAt)
 	if errors.Is(err, store.ErrConflict) {
-		return fmt.Errorf("jti %q was used before", c.ID)
+		return fmt.Errorf("jti %q was used before", o.Key)
 	} else if err != nil {
 		return &serverError{fmt.Errorf("record jti: %w", err)}
 	}
@@ -128,7 +140,8 @@ func (a *Authenticator) useOnce(ctx context.Context, prefix string, c proofClaim
 }
 
 // once checks the freshness of a message and returns its jti as the
-// single-use value to record, kept as useOnce keeps it.
+// single-use value to record: kept for twice the skew past iat, longer
+// than the message can pass the freshness check.
 func (a *Authenticator) once(prefix string, c proofClaims) (store.Once, error) {
 	skew := a.skew()
 	iat, err := c.check(a.now(), skew)

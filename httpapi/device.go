@@ -72,6 +72,9 @@ type enrolled struct {
 type deviceCall struct {
 	dev  store.Device
 	auth *device.Authenticator
+	// proof is the call proof's jti when the handler records it with its
+	// own change (requireDeviceDeferred); nil when it is recorded.
+	proof *store.Once
 }
 
 const deviceCallKey ctxKey = 100 // clear of the keys api.go numbers with iota
@@ -80,8 +83,28 @@ const deviceCallKey ctxKey = 100 // clear of the keys api.go numbers with iota
 // device (device.Authenticator) and refuses others with invalid_token and
 // a WWW-Authenticate challenge (RFC 9110 §11.6.1).
 func requireDevice(auth *device.Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+	return admitDevice(auth, false, log, next)
+}
+
+// requireDeviceDeferred is requireDevice for a handler that records the
+// proof's jti in the write transaction of its change (deviceCall.proof),
+// saving a write of its own: the decision.
+func requireDeviceDeferred(auth *device.Authenticator, log *slog.Logger, next http.Handler) http.Handler {
+	return admitDevice(auth, true, log, next)
+}
+
+func admitDevice(auth *device.Authenticator, deferred bool, log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		dev, err := auth.Authenticate(r)
+		var dev store.Device
+		var proof *store.Once
+		var err error
+		if deferred {
+			var once store.Once
+			dev, once, err = auth.AuthenticateDeferred(r)
+			proof = &once
+		} else {
+			dev, err = auth.Authenticate(r)
+		}
 		if err != nil {
 			var oe *oauth.Error
 			if errors.As(err, &oe) && oe.Code == oauth.InvalidToken {
@@ -90,7 +113,7 @@ func requireDevice(auth *device.Authenticator, log *slog.Logger, next http.Handl
 			writeError(w, r, log, err)
 			return
 		}
-		ctx := context.WithValue(r.Context(), deviceCallKey, deviceCall{dev: dev, auth: auth})
+		ctx := context.WithValue(r.Context(), deviceCallKey, deviceCall{dev: dev, auth: auth, proof: proof})
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -336,6 +359,11 @@ func handleDecision(svc *ciba.Service, log *slog.Logger) http.Handler {
 		if d.RequestID != r.PathValue("id") {
 			writeError(w, r, log, oauth.Errorf(oauth.InvalidRequest, "the decision is for another request"))
 			return
+		}
+		if call.proof != nil {
+			// The call's proof is used up with the decision, in its
+			// transaction: a replayed call changes nothing.
+			d.Once = append(d.Once, *call.proof)
 		}
 		if err := svc.Decide(ctx, call.dev, d); err != nil {
 			writeError(w, r, log, err)

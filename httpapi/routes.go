@@ -64,7 +64,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	}
 	mux.Handle("POST /device/v1/enrol", handleEnrol(d.Enroller, d.Log))
 	mux.Handle("GET /device/v1/requests", device(handleDeviceRequests(d.CIBA, d.Hub, d.Log)))
-	mux.Handle("POST /device/v1/requests/{id}/decision", device(handleDecision(d.CIBA, d.Log)))
+	mux.Handle("POST /device/v1/requests/{id}/decision", requireDeviceDeferred(d.DeviceAuth, d.Log, handleDecision(d.CIBA, d.Log)))
 	mux.Handle("GET /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
 	mux.Handle("DELETE /device/v1/device", device(handleDeviceSelf(d.Store, d.now, d.Log)))
 	mux.Handle("GET /device/v1/passkeys", device(handlePasskeys(d.Store, d.Log)))
