@@ -224,6 +224,7 @@ func startTestServer(t *testing.T, opts testOptions) *testServer {
 			opts.worker(w)
 		}
 		svc.Queued = w.Wake
+		svc.Handoff, svc.HandoffLease = w.Handoff, w.Lease()
 		ctx, cancel := context.WithCancel(context.WithoutCancel(t.Context()))
 		done := make(chan struct{})
 		go func() {

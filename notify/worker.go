@@ -94,6 +94,42 @@ type Worker struct {
 	wakeOnce sync.Once
 	wake     chan struct{}
 	stats    counters
+
+	mu     sync.Mutex
+	handed []store.Outbound // rows given by Handoff, not yet started
+}
+
+// Lease is how long a claim keeps a row from other workers: the attempt
+// timeout and a margin. Rows given to Handoff must be stored leased for
+// at least this long.
+func (w *Worker) Lease() time.Duration {
+	return w.settings().attemptTimeout + leaseMargin
+}
+
+// Handoff gives Run rows that the caller has just committed already
+// claimed by this process (Attempts 1, NextAttemptAt a Lease away), so
+// that they are delivered at once, without a claim's write transaction
+// and its wait. Run starts them before it claims anything. If the process
+// dies first, their lease lapses and any worker claims them as usual. It
+// never blocks.
+func (w *Worker) Handoff(rows []store.Outbound) {
+	if len(rows) == 0 {
+		return
+	}
+	w.mu.Lock()
+	w.handed = append(w.handed, rows...)
+	w.mu.Unlock()
+	w.Wake()
+}
+
+// takeHanded returns up to n rows given by Handoff.
+func (w *Worker) takeHanded(n int) []store.Outbound {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n = min(n, len(w.handed))
+	rows := w.handed[:n:n]
+	w.handed = w.handed[n:]
+	return rows
 }
 
 // Stats counts a Worker's work since it was created.
@@ -234,6 +270,14 @@ func (w *Worker) Run(ctx context.Context) error {
 	inFlight := 0
 	look, minFree := true, 1 // whether there may be due rows, and the free slots to wait for
 	for {
+		// Rows handed over are claimed already: they go first.
+		for _, row := range w.takeHanded(s.concurrency - inFlight) {
+			inFlight++
+			wg.Go(func() {
+				w.deliver(deliverCtx, s, row)
+				done <- struct{}{}
+			})
+		}
 		if free := s.concurrency - inFlight; look && free >= minFree {
 			rows, err := w.Store.ClaimOutbound(ctx, s.now(), lease, free)
 			if err != nil && ctx.Err() == nil {

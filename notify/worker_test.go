@@ -533,3 +533,32 @@ func TestRunReturnsWhenContextEnds(t *testing.T) {
 	w.Wake() // after Run: must not block
 	w.Wake()
 }
+
+// TestHandoff: a row stored already claimed (one attempt, leased) and
+// handed over is delivered at once, with no claim: a second worker on the
+// same store, polling all the while, never takes it, and it is recorded
+// delivered after exactly that one attempt.
+func TestHandoff(t *testing.T) {
+	st := openStore(t)
+	rc := newReceiver(t, nil)
+	w := &notify.Worker{Store: st, HTTP: devClient(), PollInterval: time.Hour}
+	other := &notify.Worker{Store: st, HTTP: devClient(), PollInterval: 5 * time.Millisecond}
+	start(t, w)
+	start(t, other)
+	now := time.Now()
+	row := queue(t, st, now, store.Outbound{Endpoint: rc.URL, Attempts: 1, NextAttemptAt: now.Add(w.Lease())})
+	time.Sleep(50 * time.Millisecond) // the other worker polls ten times
+	if hits := rc.Hits(); len(hits) != 0 {
+		t.Fatalf("a leased row was delivered %d times before the handoff", len(hits))
+	}
+	handed := time.Now()
+	w.Handoff([]store.Outbound{row})
+	got := waitRow(t, st, row.ID, 5*time.Second, done)
+	if got.State != store.Delivered || got.Attempts != 1 || len(rc.Hits()) != 1 {
+		t.Errorf("row = %s after %d attempts, %d deliveries; want delivered once, after 1 attempt", got.State, got.Attempts, len(rc.Hits()))
+	}
+	t.Logf("handoff to delivered: %v", time.Since(handed))
+	if s := other.Stats(); s.Attempts != 0 {
+		t.Errorf("the other worker made %d attempts, want none", s.Attempts)
+	}
+}

@@ -72,6 +72,9 @@ func wireWake(bus wake.Bus, svc *ciba.Service, hub hubs, worker *notify.Worker, 
 		worker.Wake()
 		publish(wake.Outbox, "")
 	}
+	// A decision's notifications are this instance's to deliver at once:
+	// stored leased to it, so the others need no wake-up.
+	svc.Handoff, svc.HandoffLease = worker.Handoff, worker.Lease()
 	return func() { publish(wake.Keys, "") }
 }
 
