@@ -331,3 +331,17 @@ func anyStrings(v any) []string {
 	}
 	return out
 }
+
+// TestPasskeyRegistrationBody: the registration's body must be JSON and at
+// most 64 KiB.
+func TestPasskeyRegistrationBody(t *testing.T) {
+	f := newPasskeyFlow(t, nil)
+	ctx := t.Context()
+	big := []byte(`{"id":"` + strings.Repeat("a", 65<<10) + `"}`)
+	err := f.dev.Call(ctx, http.MethodPost, "/passkeys", big, http.StatusCreated, nil)
+	wantRefused(t, "a registration over 64 KiB", err, http.StatusRequestEntityTooLarge, oauth.InvalidRequest)
+
+	// Without a body there is no JSON content type.
+	err = f.dev.Call(ctx, http.MethodPost, "/passkeys", nil, http.StatusCreated, nil)
+	wantRefused(t, "a registration without a JSON body", err, http.StatusBadRequest, oauth.InvalidRequest)
+}
