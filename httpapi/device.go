@@ -381,13 +381,9 @@ func readDecision(w http.ResponseWriter, r *http.Request) (string, error) {
 	if ct != "application/jose" && ct != "application/json" {
 		return "", oauth.Errorf(oauth.InvalidRequest, "the body must be application/jose or application/json")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxDecisionBody))
+	body, err := readLimited(w, r, maxDecisionBody)
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return "", oauth.Errorf(oauth.InvalidRequest, "the body is larger than %d bytes", maxDecisionBody).WithStatus(http.StatusRequestEntityTooLarge)
-		}
-		return "", oauth.Errorf(oauth.InvalidRequest, "the body could not be read").WithCause(err)
+		return "", err
 	}
 	if ct == "application/jose" {
 		return strings.TrimSpace(string(body)), nil

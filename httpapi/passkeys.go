@@ -7,7 +7,6 @@ package httpapi
 import (
 	"cmp"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -120,14 +119,9 @@ func handlePasskeyCreate(log *slog.Logger) http.Handler {
 			writeError(w, r, log, oauth.Errorf(oauth.InvalidRequest, "the body must be application/json"))
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPasskeyBody))
+		body, err := readLimited(w, r, maxPasskeyBody)
 		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				writeError(w, r, log, oauth.Errorf(oauth.InvalidRequest, "the body is larger than %d bytes", maxPasskeyBody).WithStatus(http.StatusRequestEntityTooLarge))
-				return
-			}
-			writeError(w, r, log, oauth.Errorf(oauth.InvalidRequest, "the body could not be read").WithCause(err))
+			writeError(w, r, log, err)
 			return
 		}
 		p, err := pk.FinishRegistration(ctx, call.dev, body)

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -118,15 +117,7 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
 		return nil, oauth.Errorf(oauth.InvalidRequest, "the body must be application/json (RFC 7591 §3.1)")
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegistrationBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, oauth.Errorf(oauth.InvalidRequest, "the body is larger than %d bytes", maxRegistrationBody).WithStatus(http.StatusRequestEntityTooLarge)
-		}
-		return nil, oauth.Errorf(oauth.InvalidRequest, "the body could not be read").WithCause(err)
-	}
-	return body, nil
+	return readLimited(w, r, maxRegistrationBody)
 }
 
 // newRegistrationToken returns a registration access token (RFC 7592 §1)

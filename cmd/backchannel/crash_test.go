@@ -120,14 +120,7 @@ func TestCrashRecovery(t *testing.T) {
 		crashRounds(t, bin, "sqlite:"+dbPath, rounds, func() error { return integrityCheck(dbPath) })
 	})
 	t.Run("postgres", func(t *testing.T) {
-		base := os.Getenv("BACKCHANNEL_TEST_POSTGRES")
-		switch {
-		case base == "" && os.Getenv("CI") != "":
-			t.Fatal("BACKCHANNEL_TEST_POSTGRES must be set in CI")
-		case base == "":
-			t.Skip("BACKCHANNEL_TEST_POSTGRES not set")
-		}
-		crashRounds(t, bin, freshSchema(t, base), rounds, func() error { return nil })
+		crashRounds(t, bin, postgresTestSchema(t), rounds, func() error { return nil })
 	})
 }
 

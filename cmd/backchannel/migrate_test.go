@@ -147,8 +147,8 @@ func TestMigratePostgres(t *testing.T) {
 }
 
 // postgresTestSchema returns the URL in BACKCHANNEL_TEST_POSTGRES with
-// search_path set to a new schema, dropped when t ends. Without the
-// variable it skips t, or fails it in CI.
+// search_path set to a new schema of t's own, dropped with everything in
+// it when t ends. Without the variable it skips t, or fails it in CI.
 func postgresTestSchema(t *testing.T) string {
 	t.Helper()
 	base := os.Getenv("BACKCHANNEL_TEST_POSTGRES")
@@ -157,11 +157,15 @@ func postgresTestSchema(t *testing.T) string {
 		t.Fatal("BACKCHANNEL_TEST_POSTGRES must be set in CI (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
 	case base == "":
 		t.Skip("BACKCHANNEL_TEST_POSTGRES not set; set it to a PostgreSQL URL " +
-			"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL migrate tests")
+			"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run the PostgreSQL tests of the binary")
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		t.Fatalf("BACKCHANNEL_TEST_POSTGRES must be a postgres:// URL for serve --db")
 	}
 	b := make([]byte, 8)
 	rand.Read(b)
-	schema := "backchannel_test_" + hex.EncodeToString(b)
+	schema := pgx.Identifier{"backchannel_test_" + hex.EncodeToString(b)}.Sanitize()
 	exec := func(ctx context.Context, sql string) error {
 		conn, err := pgx.Connect(ctx, base)
 		if err != nil {
@@ -181,12 +185,8 @@ func postgresTestSchema(t *testing.T) string {
 			t.Errorf("drop test schema: %v", err)
 		}
 	})
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("BACKCHANNEL_TEST_POSTGRES must be a postgres:// URL for the CLI tests")
-	}
 	q := u.Query()
-	q.Set("search_path", schema)
+	q.Set("search_path", "backchannel_test_"+hex.EncodeToString(b))
 	u.RawQuery = q.Encode()
 	return u.String()
 }

@@ -23,7 +23,6 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/backchannel/backchannel/ciba"
 	"github.com/backchannel/backchannel/device/agent"
@@ -42,19 +41,11 @@ func TestTwoInstances(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	base := os.Getenv("BACKCHANNEL_TEST_POSTGRES")
-	switch {
-	case base == "" && os.Getenv("CI") != "":
-		t.Fatal("BACKCHANNEL_TEST_POSTGRES must be set in CI (e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable)")
-	case base == "":
-		t.Skip("BACKCHANNEL_TEST_POSTGRES not set; set it to a PostgreSQL URL " +
-			"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) to run two instances on it")
-	}
+	dsn := postgresTestSchema(t)
 	bin, err := buildBinary()
 	if err != nil {
 		t.Fatal(err)
 	}
-	dsn := freshSchema(t, base)
 	addrA, addrB := freeAddr(t), freeAddr(t)
 	issuer := "http://" + addrA
 	adminToken := randomHex(t)
@@ -333,41 +324,6 @@ func startInstance(t *testing.T, bin, addr, issuer, dsn, adminToken string) {
 			t.Fatalf("serve on %s did not start; stderr:\n%s", addr, stderr.String())
 		}
 	}
-}
-
-// freshSchema creates a schema of its own for t in the database at base,
-// dropped with everything in it when t ends, and returns base with
-// search_path set to it.
-func freshSchema(t *testing.T, base string) string {
-	t.Helper()
-	schema := "backchannel_test_" + randomHex(t)[:16]
-	exec := func(ctx context.Context, sql string) error {
-		conn, err := pgx.Connect(ctx, base)
-		if err != nil {
-			return err
-		}
-		defer conn.Close(ctx)
-		_, err = conn.Exec(ctx, sql)
-		return err
-	}
-	if err := exec(t.Context(), "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize()); err != nil {
-		t.Fatalf("create test schema: %v", err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop test schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		t.Fatalf("BACKCHANNEL_TEST_POSTGRES must be a postgres:// URL for serve --db")
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func randomHex(t *testing.T) string {

@@ -13,10 +13,13 @@ import (
 // SavePasskeyChallenge records hash as device deviceID's outstanding
 // registration challenge until expiresAt, replacing any earlier one.
 func (s *Store) SavePasskeyChallenge(ctx context.Context, deviceID string, hash []byte, expiresAt time.Time) error {
-	_, err := s.w.ExecContext(ctx, `INSERT INTO passkey_challenges (device_id, challenge, expires_at)
-		VALUES (?, ?, ?)
-		ON CONFLICT (device_id) DO UPDATE SET challenge = excluded.challenge, expires_at = excluded.expires_at`,
-		deviceID, hash, timeArg(expiresAt))
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO passkey_challenges (device_id, challenge, expires_at)
+			VALUES (?, ?, ?)
+			ON CONFLICT (device_id) DO UPDATE SET challenge = excluded.challenge, expires_at = excluded.expires_at`,
+			deviceID, hash, timeArg(expiresAt))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("save passkey challenge of device %q: %w", deviceID, check(err))
 	}
@@ -68,8 +71,10 @@ func (s *Store) Passkeys(ctx context.Context, deviceID string) ([]store.Passkey,
 
 // UsePasskey saves passkey id's record and LastUsedAt.
 func (s *Store) UsePasskey(ctx context.Context, id string, record json.RawMessage, at time.Time) error {
-	err := execOne(ctx, s.w, `UPDATE passkeys SET record = ?, last_used_at = ? WHERE id = ?`,
-		string(record), timeArg(at), id)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, `UPDATE passkeys SET record = ?, last_used_at = ? WHERE id = ?`,
+			string(record), timeArg(at), id)
+	})
 	if err != nil {
 		return fmt.Errorf("use passkey %q: %w", id, err)
 	}
@@ -78,7 +83,10 @@ func (s *Store) UsePasskey(ctx context.Context, id string, record json.RawMessag
 
 // DeletePasskey removes device deviceID's passkey id.
 func (s *Store) DeletePasskey(ctx context.Context, deviceID, id string) error {
-	if err := execOne(ctx, s.w, `DELETE FROM passkeys WHERE id = ? AND device_id = ?`, id, deviceID); err != nil {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		return execOne(ctx, tx, `DELETE FROM passkeys WHERE id = ? AND device_id = ?`, id, deviceID)
+	})
+	if err != nil {
 		return fmt.Errorf("delete passkey %q: %w", id, err)
 	}
 	return nil
