@@ -176,6 +176,10 @@ type Config struct {
 	// addr, unless Addr gives it a plain-http listener of its own.
 	Metrics struct {
 		Addr string `koanf:"addr"`
+		// Pprof adds Go's profiles (/debug/pprof/) to the metrics.addr
+		// listener. They reveal memory contents and cost CPU while
+		// taken, so only that operator-only listener may serve them.
+		Pprof bool `koanf:"pprof"`
 	} `koanf:"metrics"`
 
 	ShutdownTimeout time.Duration `koanf:"shutdown_timeout"` // default 15s
@@ -318,6 +322,7 @@ func defaults() map[string]any {
 		"housekeeping.audit_retention": 90 * 24 * time.Hour,
 		"housekeeping.batch":           500,
 		"metrics.addr":                 "",
+		"metrics.pprof":                false,
 
 		"ciba.max_pending_per_user":        5,
 		"ciba.max_pending_per_client_user": 2,
@@ -356,6 +361,7 @@ var envKeys = []string{
 	"notify.attempt_timeout", "notify.max_attempts", "notify.concurrency", "notify.window",
 	"housekeeping.interval", "housekeeping.retention", "housekeeping.audit_retention", "housekeeping.batch",
 	"metrics.addr",
+	"metrics.pprof",
 	"tls.cert_file", "tls.key_file", "tls.client_ca_file", "tls.dev", "tls.mtls_addr", "tls.mtls_base_url",
 	"tls.trusted_proxies", "tls.client_cert_header",
 	"registration.enabled", "registration.open", "registration.initial_access_tokens",
@@ -532,6 +538,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Metrics.Addr); err != nil {
 			bad("metrics.addr %q is not host:port", c.Metrics.Addr)
 		}
+	}
+	if c.Metrics.Pprof && c.Metrics.Addr == "" {
+		bad("metrics.pprof needs metrics.addr: profiles are served only on that listener")
 	}
 	if c.Housekeeping.Interval <= 0 || c.Housekeeping.Retention <= 0 {
 		bad("housekeeping.interval and housekeeping.retention must be positive durations")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,10 +35,18 @@ func newMetrics(hub *device.Hub, worker *notify.Worker) *metrics.Metrics {
 	return m
 }
 
-// metricsHandler serves /metrics alone, for the metrics.addr listener.
-func metricsHandler(m *metrics.Metrics) http.Handler {
+// metricsHandler serves /metrics, and with withPprof Go's profiles
+// under /debug/pprof/, for the metrics.addr listener.
+func metricsHandler(m *metrics.Metrics, withPprof bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
+	if withPprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -335,7 +335,7 @@ func serve(ctx context.Context, cfg Config, addrSet bool, env *cliEnv) error {
 			return fmt.Errorf("listen on %s: %w", cfg.Metrics.Addr, err)
 		}
 		defer metricsLn.Close()
-		servers = append(servers, newHTTPServer(metricsHandler(mx), log, baseCtx))
+		servers = append(servers, newHTTPServer(metricsHandler(mx, cfg.Metrics.Pprof), log, baseCtx))
 		listeners = append(listeners, metricsLn)
 	}
 

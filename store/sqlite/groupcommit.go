@@ -162,6 +162,7 @@ func (s *Store) runGroup(group []*writeOp) {
 		op.done <- res
 	}
 	err = tx.Commit()
+	s.noteWrite()
 	for _, op := range ok {
 		op.done <- opResult{err: err}
 	}

@@ -1,9 +1,13 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/backchannel/backchannel/store"
@@ -13,6 +17,81 @@ const requestColumns = `id, auth_req_hash, client_id, subject, state, scopes, ac
 	binding_message, notification_token, auth_req_id, delivery_mode, created_at,
 	expires_at, poll_interval, next_poll_at, decided_at, device_id, acr, amr, decision,
 	authorization_details`
+
+// requestFieldColumns are the columns of requestColumns after id, in the
+// order of requestFieldArgs.
+var requestFieldColumns = []string{"auth_req_hash", "client_id", "subject", "state", "scopes",
+	"acr_values", "binding_message", "notification_token", "auth_req_id", "delivery_mode",
+	"created_at", "expires_at", "poll_interval", "next_poll_at", "decided_at", "device_id",
+	"acr", "amr", "decision", "authorization_details"}
+
+// requestFieldArgs returns r's fields but its ID as statement arguments,
+// in the order of requestFieldColumns.
+func requestFieldArgs(r store.Request) []any {
+	return []any{blobArg(r.AuthReqHash), r.ClientID, r.Subject, r.State,
+		listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken, r.AuthReqID,
+		r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval,
+		timeArg(r.NextPollAt), timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision,
+		jsonArg(r.AuthorizationDetails)}
+}
+
+// changedRequestColumns returns an UPDATE of the columns whose stored
+// values differ between before and after, with its arguments, or "" if
+// none does. Setting only what changed spares SQLite the rewrite of every
+// index on the request's columns (the subject's, the auth_req_id hash's,
+// the expiry's) when a decision or a poll changes none of them.
+func changedRequestColumns(id string, before, after store.Request) (string, []any, error) {
+	b, a := requestFieldArgs(before), requestFieldArgs(after)
+	var set strings.Builder
+	var args []any
+	for i := range a {
+		same, err := sameStoredValue(b[i], a[i])
+		if err != nil {
+			return "", nil, err
+		}
+		if same {
+			continue
+		}
+		if set.Len() > 0 {
+			set.WriteString(", ")
+		}
+		set.WriteString(requestFieldColumns[i])
+		set.WriteString(" = ?")
+		args = append(args, a[i])
+	}
+	if len(args) == 0 {
+		return "", nil, nil
+	}
+	return `UPDATE requests SET ` + set.String() + ` WHERE id = ?`, append(args, id), nil
+}
+
+// sameStoredValue reports whether two statement arguments store the same
+// value.
+func sameStoredValue(x, y any) (bool, error) {
+	xv, err := storedValue(x)
+	if err != nil {
+		return false, err
+	}
+	yv, err := storedValue(y)
+	if err != nil {
+		return false, err
+	}
+	if xb, ok := xv.([]byte); ok {
+		yb, ok := yv.([]byte)
+		return ok && bytes.Equal(xb, yb) && (xb == nil) == (yb == nil), nil
+	}
+	if _, ok := yv.([]byte); ok {
+		return false, nil
+	}
+	return xv == yv, nil
+}
+
+func storedValue(v any) (driver.Value, error) {
+	if vr, ok := v.(driver.Valuer); ok {
+		return vr.Value()
+	}
+	return driver.DefaultParameterConverter.ConvertValue(v)
+}
 
 func scanRequest(row scanner) (store.Request, error) {
 	var r store.Request
@@ -32,11 +111,7 @@ func (s *Store) CreateRequest(ctx context.Context, r store.Request, fx ...store.
 	}) error {
 		_, err := db.ExecContext(ctx, `INSERT INTO requests (`+requestColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.ID, blobArg(r.AuthReqHash), r.ClientID, r.Subject, r.State,
-			listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken, r.AuthReqID,
-			r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval,
-			timeArg(r.NextPollAt), timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision,
-			jsonArg(r.AuthorizationDetails))
+			append([]any{r.ID}, requestFieldArgs(r)...)...)
 		return check(err)
 	}
 	var err error
@@ -117,6 +192,9 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, decide func(*store
 		if err != nil {
 			return err
 		}
+		before := r
+		before.Scopes, before.ACRValues, before.AMR = slices.Clone(r.Scopes), slices.Clone(r.ACRValues), slices.Clone(r.AMR)
+		before.AuthReqHash, before.AuthorizationDetails = bytes.Clone(r.AuthReqHash), bytes.Clone(r.AuthorizationDetails)
 		var fx store.Effects
 		if fx, decideErr = decide(&r); decideErr != nil {
 			return decideErr
@@ -124,18 +202,14 @@ func (s *Store) UpdateRequest(ctx context.Context, id string, decide func(*store
 		if r.ID != id {
 			return fmt.Errorf("request ID changed to %q", r.ID)
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE requests SET auth_req_hash = ?, client_id = ?, subject = ?,
-			state = ?, scopes = ?, acr_values = ?, binding_message = ?, notification_token = ?,
-			auth_req_id = ?, delivery_mode = ?, created_at = ?, expires_at = ?, poll_interval = ?, next_poll_at = ?,
-			decided_at = ?, device_id = ?, acr = ?, amr = ?, decision = ?, authorization_details = ?
-			WHERE id = ?`,
-			blobArg(r.AuthReqHash), r.ClientID, r.Subject,
-			r.State, listArg(r.Scopes), listArg(r.ACRValues), r.Binding, r.NotificationToken,
-			r.AuthReqID, r.DeliveryMode, timeArg(r.CreatedAt), timeArg(r.ExpiresAt), r.Interval, timeArg(r.NextPollAt),
-			timeArg(r.DecidedAt), r.DeviceID, r.ACR, listArg(r.AMR), r.Decision, jsonArg(r.AuthorizationDetails),
-			id)
+		update, args, err := changedRequestColumns(id, before, r)
 		if err != nil {
-			return check(err)
+			return err
+		}
+		if update != "" {
+			if _, err := tx.ExecContext(ctx, update, args...); err != nil {
+				return check(err)
+			}
 		}
 		return insertEffects(ctx, tx, fx)
 	})

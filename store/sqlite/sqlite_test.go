@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"crypto/sha256"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -234,9 +235,9 @@ func BenchmarkRequestByAuthReqHash(b *testing.B) {
 func TestPragmas(t *testing.T) {
 	s := open(t)
 	defer s.Close()
-	write, read := sqlite.Pragmas(t, s, "journal_mode", "foreign_keys", "synchronous", "busy_timeout", "query_only")
-	wantWrite := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000", "query_only": "0"}
-	wantRead := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000", "query_only": "1"}
+	write, read := sqlite.Pragmas(t, s, "journal_mode", "foreign_keys", "synchronous", "busy_timeout", "query_only", "temp_store", "wal_autocheckpoint")
+	wantWrite := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000", "query_only": "0", "temp_store": "2", "wal_autocheckpoint": "16384"}
+	wantRead := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000", "query_only": "1", "temp_store": "0", "wal_autocheckpoint": "1000"}
 	if d := cmp.Diff(wantWrite, write); d != "" {
 		t.Errorf("write connection pragmas (-want +got):\n%s", d)
 	}
@@ -361,4 +362,61 @@ func TestOutboundStateChecked(t *testing.T) {
 	if _, err := s.Outbound(ctx, "o1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf(`Outbound("o1") = %v, want %v`, err, store.ErrNotFound)
 	}
+}
+
+// TestBackgroundCheckpoint checks that committed writes reach the
+// database file itself, not only the write-ahead log, without the
+// writer's automatic checkpoint (set far above what this test writes):
+// a copy of the file alone, without its log, holds them.
+func TestBackgroundCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	s, err := sqlite.Open(t.Context(), filepath.Join(dir, "backchannel.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 20
+	for i := range n {
+		r := store.Request{ID: fmt.Sprintf("r%d", i), AuthReqHash: []byte{byte(i)}, ClientID: "c", Subject: "alice",
+			State: store.Pending, DeliveryMode: store.Poll, Interval: 5 * time.Second}
+		ev := store.AuditEvent{ID: fmt.Sprintf("e%d", i), At: time.Now(), Kind: "test", RequestID: r.ID}
+		if err := s.CreateRequest(t.Context(), r, store.Effects{Audit: []store.AuditEvent{ev}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := requestsInFileAlone(t, filepath.Join(dir, "backchannel.db"))
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the database file without its log holds %d requests 10s after the writes, want %d", got, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// requestsInFileAlone counts the requests in a copy of the database file
+// at path, without its write-ahead log.
+func requestsInFileAlone(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(t.TempDir(), "copy.db")
+	if err := os.WriteFile(cp, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRowContext(t.Context(), `SELECT count(*) FROM requests`).Scan(&n); err != nil {
+		return 0 // not even the schema yet
+	}
+	return n
 }

@@ -162,6 +162,60 @@ func testUpdateRequest(t *testing.T, s store.Store) {
 // checks that callers can still find it with errors.As.
 type decideError struct{ reason string }
 
+// testUpdateRequestOneField changes one field per UpdateRequest, some in
+// place, and checks that each change is saved and nothing else moves.
+func testUpdateRequestOneField(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	want := fullRequest("r1", "alice")
+	must(t, s.CreateRequest(ctx, want))
+	must(t, s.CreateRequest(ctx, fullRequest("r2", "alice")))
+	changes := []struct {
+		name   string
+		change func(r *store.Request)
+	}{
+		{"nothing", func(*store.Request) {}},
+		{"next poll", func(r *store.Request) { r.NextPollAt = at(7 * time.Second) }},
+		{"interval", func(r *store.Request) { r.Interval = 10 * time.Second }},
+		{"scope in place", func(r *store.Request) { r.Scopes[1] = "email" }},
+		{"auth_req_id hash in place", func(r *store.Request) { r.AuthReqHash[0] ^= 0xff }},
+		{"state", func(r *store.Request) { r.State = store.Approved }},
+		{"decided at cleared", func(r *store.Request) { r.DecidedAt = time.Time{} }},
+		{"amr emptied", func(r *store.Request) { r.AMR = nil }},
+		{"authorization details removed", func(r *store.Request) { r.AuthorizationDetails = nil }},
+		{"subject", func(r *store.Request) { r.Subject = "bob" }},
+	}
+	for _, c := range changes {
+		got, err := s.UpdateRequest(ctx, "r1", func(r *store.Request) (store.Effects, error) {
+			c.change(r)
+			return store.Effects{}, nil
+		})
+		if err != nil {
+			t.Fatalf("UpdateRequest changing %s = %v", c.name, err)
+		}
+		c.change(&want)
+		if d := diff(want, got); d != "" {
+			t.Errorf("UpdateRequest changing %s returned (-want +got):\n%s", c.name, d)
+		}
+		got, err = s.Request(ctx, "r1")
+		if err != nil {
+			t.Fatalf("Request after changing %s = %v", c.name, err)
+		}
+		if d := diff(want, got); d != "" {
+			t.Errorf("Request after changing %s (-want +got):\n%s", c.name, d)
+		}
+	}
+	if got, err := s.RequestByAuthReqHash(ctx, want.AuthReqHash); err != nil || got.ID != "r1" {
+		t.Errorf("RequestByAuthReqHash(changed hash) = %q, %v, want r1", got.ID, err)
+	}
+	other, err := s.Request(ctx, "r2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := diff(fullRequest("r2", "alice"), other); d != "" {
+		t.Errorf("the other request changed (-want +got):\n%s", d)
+	}
+}
+
 func (e *decideError) Error() string { return "storetest: " + e.reason }
 
 func testUpdateRequestDecideError(t *testing.T, s store.Store) {

@@ -77,6 +77,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RequestMissing", testRequestMissing},
 		{"RequestDuplicate", testRequestDuplicate},
 		{"UpdateRequest", testUpdateRequest},
+		{"UpdateRequestOneFieldAtATime", testUpdateRequestOneField},
 		{"UpdateRequestDecideErrorSavesNothing", testUpdateRequestDecideError},
 		{"UpdateRequestDuplicateTokenSavesNothing", testUpdateRequestDuplicateToken},
 		{"UpdateRequestSerialized", testUpdateRequestSerialized},
