@@ -489,6 +489,34 @@ func (s *Service) answer(ctx context.Context, c store.Client, r store.Request, b
 		outcome     error
 		pollExpired bool
 	)
+	issue := func(r store.Request) (token.Response, store.Effects, error) {
+		return s.Tokens.Issue(token.Grant{
+			Client:               s.fapiIDTokenClient(c),
+			Subject:              r.Subject,
+			Scopes:               r.Scopes,
+			RequestID:            r.ID,
+			AuthTime:             r.DecidedAt,
+			ACR:                  r.ACR,
+			AMR:                  r.AMR,
+			Claims:               token.ReleasedClaims(user, r.Scopes),
+			AuthorizationDetails: r.AuthorizationDetails,
+			Binding:              bind,
+		})
+	}
+	// Sign the tokens of an approved request before the write, not in
+	// it: the store runs its writes one at a time, and the signatures
+	// would hold up every other. An approved request changes only to
+	// redeemed, so the tokens match it if it is still approved then;
+	// if a concurrent poll redeemed it first, they are thrown away.
+	var signed *token.Response
+	var signedFx store.Effects
+	if r.State == store.Approved && !Expired(r, now) {
+		resp2, fx, err := issue(r)
+		if err != nil {
+			return token.Response{}, fmt.Errorf("issue tokens: %w", err)
+		}
+		signed, signedFx = &resp2, fx
+	}
 	_, err = s.Store.UpdateRequest(ctx, r.ID, func(r *store.Request) (store.Effects, error) {
 		outcome, pollExpired = nil, false
 		switch {
@@ -512,20 +540,22 @@ func (s *Service) answer(ctx context.Context, c store.Client, r store.Request, b
 			r.NextPollAt = now.Add(r.Interval)
 			return store.Effects{}, nil
 		case r.State == store.Approved:
-			resp2, effects, err := s.Tokens.Issue(token.Grant{
-				Client:               s.fapiIDTokenClient(c),
-				Subject:              r.Subject,
-				Scopes:               r.Scopes,
-				RequestID:            r.ID,
-				AuthTime:             r.DecidedAt,
-				ACR:                  r.ACR,
-				AMR:                  r.AMR,
-				Claims:               token.ReleasedClaims(user, r.Scopes),
-				AuthorizationDetails: r.AuthorizationDetails,
-				Binding:              bind,
-			})
-			if err != nil {
-				return store.Effects{}, fmt.Errorf("issue tokens: %w", err)
+			resp2, effects := token.Response{}, store.Effects{}
+			if signed != nil {
+				resp2, effects = *signed, signedFx
+			} else {
+				// Approved after it was loaded, a rare race: load its
+				// user (a read, which decide may do) and sign now.
+				var err error
+				if user, err = s.Store.User(ctx, r.Subject); err != nil {
+					if errors.Is(err, store.ErrNotFound) {
+						return store.Effects{}, oauth.Errorf(oauth.InvalidGrant, "the user no longer exists")
+					}
+					return store.Effects{}, fmt.Errorf("load user: %w", err)
+				}
+				if resp2, effects, err = issue(*r); err != nil {
+					return store.Effects{}, fmt.Errorf("issue tokens: %w", err)
+				}
 			}
 			resp = resp2
 			r.State = store.Redeemed

@@ -1,13 +1,17 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/backchannel/backchannel/ciba"
+	"github.com/backchannel/backchannel/httpapi"
 	"github.com/backchannel/backchannel/store"
 )
 
@@ -119,4 +123,61 @@ func (f *flow) pendingRequest(t *testing.T) store.Request {
 		t.Fatalf("PendingRequests(u1) = %d requests, %v; want 1", len(rs), err)
 	}
 	return rs[0]
+}
+
+// approvingStore approves request target inside the next UpdateRequest
+// of it, just before the caller's own load-decide-save: the request was
+// pending when the caller read it and is approved when it writes.
+type approvingStore struct {
+	store.Store
+	target *atomic.Pointer[string]
+	now    func() time.Time
+}
+
+func (s approvingStore) UpdateRequest(ctx context.Context, id string, decide func(*store.Request) (store.Effects, error)) (store.Request, error) {
+	if t := s.target.Load(); t != nil && *t == id && s.target.CompareAndSwap(t, nil) {
+		_, err := s.Store.UpdateRequest(ctx, id, func(r *store.Request) (store.Effects, error) {
+			r.State, r.DecidedAt, r.ACR, r.AMR = store.Approved, s.now(), ciba.ACRDeviceKey, []string{"hwk", "user"}
+			return store.Effects{}, nil
+		})
+		if err != nil {
+			return store.Request{}, err
+		}
+	}
+	return s.Store.UpdateRequest(ctx, id, decide)
+}
+
+// TestPollApprovedMeanwhile checks a poll that read the request pending
+// and finds it approved when it writes, as happens when instances share
+// PostgreSQL: the tokens are issued then, with the user's claims.
+func TestPollApprovedMeanwhile(t *testing.T) {
+	target := &atomic.Pointer[string]{}
+	var clk *clock
+	s := startTestServer(t, testOptions{storedPolls: true, deps: func(d *httpapi.Deps) {
+		d.CIBA.Store = approvingStore{Store: d.CIBA.Store, target: target, now: func() time.Time { return clk.Now() }}
+	}})
+	clk = s.clock
+	id, secret := s.createClient(nil)
+	s.createUser(map[string]any{"sub": "u1", "email": "hana@example.jp"})
+	f := &flow{testServer: s, clientID: id, secret: secret}
+	f.enrolDevice("u1")
+	r := f.start(url.Values{"scope": {"openid email"}, "login_hint": {"u1"}})
+	if r.status != http.StatusOK {
+		t.Fatalf("bc-authorize = %d %v", r.status, r.body)
+	}
+	s.clock.Advance(5 * time.Second)
+	reqID := f.pendingRequest(t).ID
+	target.Store(&reqID)
+	tok := f.poll(r.str("auth_req_id"))
+	if tok.status != http.StatusOK {
+		t.Fatalf("poll of a request approved meanwhile = %d %v, want 200", tok.status, tok.body)
+	}
+	if target.Load() != nil {
+		t.Fatal("the poll did not go through the approving store")
+	}
+	claims := verifyIDToken(t, s, tok.str("id_token"))
+	if claims["email"] != "hana@example.jp" || claims["acr"] != ciba.ACRDeviceKey {
+		t.Errorf("id_token email, acr = %v, %v; want hana@example.jp, %s", claims["email"], claims["acr"], ciba.ACRDeviceKey)
+	}
+	wantError(t, f.poll(r.str("auth_req_id")), http.StatusBadRequest, "invalid_grant")
 }

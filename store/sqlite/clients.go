@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/backchannel/backchannel/store"
 )
@@ -37,6 +38,7 @@ func (s *Store) CreateClient(ctx context.Context, c store.Client) error {
 	_, err := s.w.ExecContext(ctx, `INSERT INTO clients (`+clientColumns+`)
 		VALUES (`+clientPlaceholders+`)`,
 		clientArgs(c)...)
+	s.clients.drop(c.ID)
 	if err != nil {
 		return fmt.Errorf("create client %q: %w", c.ID, check(err))
 	}
@@ -79,6 +81,7 @@ func (s *Store) UpdateClient(ctx context.Context, id string, change func(*store.
 			VALUES (`+clientPlaceholders+`)`, clientArgs(c)...)
 		return check(err)
 	})
+	s.clients.drop(id)
 	switch {
 	case changeErr != nil:
 		return store.Client{}, changeErr
@@ -89,11 +92,17 @@ func (s *Store) UpdateClient(ctx context.Context, id string, change func(*store.
 }
 
 // Client returns client id, or store.ErrNotFound.
+// Recent reads are served from memory (clientcache.go).
 func (s *Store) Client(ctx context.Context, id string) (store.Client, error) {
+	if c, ok := s.clients.get(id, time.Now()); ok {
+		return c, nil
+	}
+	gen, read := s.clients.generation(), time.Now()
 	c, err := scanClient(s.r.QueryRowContext(ctx, `SELECT `+clientColumns+` FROM clients WHERE id = ?`, id))
 	if err != nil {
 		return store.Client{}, fmt.Errorf("load client %q: %w", id, err)
 	}
+	s.clients.put(c, gen, read)
 	return c, nil
 }
 
@@ -114,7 +123,9 @@ func (s *Store) Clients(ctx context.Context) ([]store.Client, error) {
 // requests and tokens stay; callers stop honouring them because the
 // client no longer authenticates.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	if err := execOne(ctx, s.w, `DELETE FROM clients WHERE id = ?`, id); err != nil {
+	err := execOne(ctx, s.w, `DELETE FROM clients WHERE id = ?`, id)
+	s.clients.drop(id)
+	if err != nil {
 		return fmt.Errorf("delete client %q: %w", id, err)
 	}
 	return nil

@@ -35,6 +35,8 @@ type Store struct {
 	r    *sql.DB // read-only connections
 	ckpt *sql.DB // the checkpointer's connection (checkpoint.go)
 
+	clients clientCache // recently read clients (clientcache.go)
+
 	wrote            chan struct{} // a write committed; the checkpointer may run
 	checkpointerDone chan struct{} // closed when the checkpointer has stopped
 

@@ -76,6 +76,18 @@ func testUpdateClient(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	orig := fullClient("a")
 	must(t, s.CreateClient(ctx, orig))
+	// Read it first, so that a store that keeps recent reads must notice
+	// the change.
+	if got, err := s.Client(ctx, "a"); err != nil || diff(orig, got) != "" {
+		t.Fatalf("Client before UpdateClient = %v (-want +got):\n%s", err, diff(orig, got))
+	}
+	// Changing what a read returned changes nothing stored.
+	first, _ := s.Client(ctx, "a")
+	first.GrantTypes[0], first.SecretHash[0], first.JWKS[0], first.DefaultACRValues[0] = "x", ^first.SecretHash[0], ' ', "x"
+	first.RegistrationAccessTokenHash[0] = ^first.RegistrationAccessTokenHash[0]
+	if got, _ := s.Client(ctx, "a"); diff(orig, got) != "" {
+		t.Errorf("Client after changing the slices of an earlier read (-want +got):\n%s", diff(orig, got))
+	}
 	want := orig
 	want.Name = "Renamed"
 	want.JWKSURI = ""
