@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"time"
 
@@ -75,7 +74,7 @@ func Of(r store.Request) Ref {
 // than failing the change it records.
 func Event(kind Kind, at time.Time, s Ref, detail map[string]any) store.AuditEvent {
 	e := store.AuditEvent{
-		ID:        "ev-" + rand.Text(),
+		ID:        "ev-" + store.NewID(at),
 		At:        at.UTC(),
 		Kind:      string(kind),
 		RequestID: s.RequestID,

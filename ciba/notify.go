@@ -89,10 +89,7 @@ func (s *Service) notification(r *store.Request, c store.Client, user store.User
 	if err != nil {
 		return store.Effects{}, err
 	}
-	id, err := randomString(16)
-	if err != nil {
-		return store.Effects{}, err
-	}
+	id := store.NewID(now)
 	lim := s.Limits.withDefaults()
 	until := now.Add(lim.NotificationWindow)
 	if r.ExpiresAt.After(until) {

@@ -319,10 +319,7 @@ func (s *Service) createRequest(ctx context.Context, c store.Client, p params, u
 	if err != nil {
 		return store.Request{}, Started{}, err
 	}
-	id, err := randomString(16)
-	if err != nil {
-		return store.Request{}, Started{}, err
-	}
+	id := store.NewID(now)
 	mode := c.DeliveryMode
 	if mode == "" {
 		mode = store.Poll

@@ -105,10 +105,7 @@ func (s *Service) webhookOutbound(event string, r store.Request, c store.Client,
 	if err != nil {
 		return nil, err
 	}
-	id, err := randomString(16)
-	if err != nil {
-		return nil, err
-	}
+	id := store.NewID(now)
 	lim := s.Limits.withDefaults()
 	until := now.Add(lim.NotificationWindow)
 	if r.ExpiresAt.After(until) {

@@ -28,11 +28,7 @@ func (s *Service) webPushOutbound(r store.Request, c store.Client, devices []sto
 			sum := NewSummary(r, c)
 			m = webpush.Message{RequestID: r.ID, ClientName: sum.ClientName, BindingMessage: sum.BindingMessage, ExpiresAt: sum.ExpiresAt}
 		}
-		id, err := randomString(16)
-		if err != nil {
-			return nil, nil, err
-		}
-		row, err := webpush.Outbound(id, c.ID, d.ID, m, r.ExpiresAt, now)
+		row, err := webpush.Outbound(store.NewID(now), c.ID, d.ID, m, r.ExpiresAt, now)
 		if err != nil {
 			return nil, nil, err
 		}
