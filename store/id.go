@@ -20,6 +20,6 @@ var sortableTime = base32.NewEncoding("0123456789abcdefghijklmnopqrstuv").WithPa
 func NewID(now time.Time) string {
 	var b [8 + 16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(now.UnixMilli())<<16) // 48 bits of ms, left-aligned
-	rand.Read(b[8:])                                                // never fails (crypto/rand)
+	rand.Read(b[8:])                                               // never fails (crypto/rand)
 	return sortableTime.EncodeToString(b[:6]) + base64.RawURLEncoding.EncodeToString(b[8:])
 }
