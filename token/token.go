@@ -218,11 +218,7 @@ func (i *Issuer) Issue(g Grant) (Response, store.Effects, error) {
 	now := i.now().UTC()
 	accessTTL := cmp.Or(i.AccessTTL, DefaultAccessTTL)
 	if g.FamilyID == "" {
-		family, err := randomToken()
-		if err != nil {
-			return Response{}, store.Effects{}, err
-		}
-		g.FamilyID = family
+		g.FamilyID = store.NewID(now) // time first: its index grows at one end
 	}
 
 	var (
