@@ -68,6 +68,13 @@ type Config struct {
 	// Think is how long the device of a pollwait flow waits after it
 	// saw the request before it approves. 1.5 s.
 	Think time.Duration
+	// Rate, when above 0, paces the flow workloads: flows start at Rate
+	// per second in all, each relying party starting one every
+	// Concurrency/Rate seconds, so latencies can be read at a load below
+	// saturation. A relying party whose flow outlasts its turn starts the
+	// next at once; Concurrency bounds the flows in flight. 0 runs closed
+	// loops, each starting its next flow when the last ends.
+	Rate float64
 	// ServerPID is the server's process, for CPU and RSS; 0 skips them.
 	ServerPID int
 	// Log receives progress lines; nil discards them.
@@ -278,8 +285,24 @@ func run(ctx context.Context, t target, cfg Config) (*Result, error) {
 		}
 		work = pendingWorker(ctx, t, ids, interval, cfg.Concurrency, rec)
 	} else {
+		gap := time.Duration(0)
+		if cfg.Rate > 0 {
+			gap = time.Duration(float64(cfg.Concurrency) / cfg.Rate * float64(time.Second))
+		}
 		work = func(i int) {
+			// Stagger the relying parties over one gap, so that the starts
+			// come evenly, not in bursts of Concurrency.
+			next := time.Now().Add(gap * time.Duration(i) / time.Duration(cfg.Concurrency))
 			for ctx.Err() == nil {
+				if gap > 0 {
+					if !sleepUntil(ctx, next) {
+						return
+					}
+					next = next.Add(gap)
+					if now := time.Now(); next.Before(now) {
+						next = now // behind: no burst to catch up
+					}
+				}
 				start := time.Now()
 				if err := t.flow(ctx, cfg.Workload, i, rec); err != nil {
 					if ctx.Err() != nil {
@@ -415,4 +438,20 @@ func newHTTPClient(concurrency int) *http.Client {
 	tr.MaxIdleConns = 4 * concurrency
 	tr.MaxIdleConnsPerHost = 4 * concurrency
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
+}
+
+// sleepUntil waits until t or ctx's end, and reports whether t came.
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }

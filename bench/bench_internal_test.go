@@ -2,10 +2,13 @@ package bench
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"image/color"
 	"image/png"
 	"net"
 	"os"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -98,5 +101,34 @@ func TestWriteChart(t *testing.T) {
 	}
 	if err := WriteChart(&buf, results, Ping); err == nil {
 		t.Errorf("WriteChart of a workload without results = nil, want an error")
+	}
+}
+
+// countingTarget completes every flow at once, counting them.
+type countingTarget struct{ flows atomic.Int64 }
+
+func (*countingTarget) name() string { return "counting" }
+func (c *countingTarget) flow(context.Context, Workload, int, *recorder) error {
+	c.flows.Add(1)
+	return nil
+}
+func (*countingTarget) pendingSetup(context.Context, int) ([]string, time.Duration, error) {
+	return nil, 0, nil
+}
+func (*countingTarget) poll(context.Context, string, *recorder) (string, time.Duration, error) {
+	return "", 0, nil
+}
+func (*countingTarget) close() {}
+
+// TestRate checks that --rate paces the flows: instant flows would run
+// millions of times a second in closed loops.
+func TestRate(t *testing.T) {
+	tg := &countingTarget{}
+	res, err := run(t.Context(), tg, Config{Workload: Poll, Concurrency: 8, Duration: 2 * time.Second, Rate: 200})
+	if err != nil && !errors.Is(err, context.Canceled) { // run ends by canceling its own context
+		t.Fatal(err)
+	}
+	if got := res.FlowsPerSec(); got < 150 || got > 250 {
+		t.Errorf("flows/s at --rate 200 = %.0f, want about 200", got)
 	}
 }

@@ -133,6 +133,7 @@ notifications arrive at --receiver, which must be the peer's PING_ENDPOINT.`,
 	f.StringVar(&sweep, "sweep", "", "comma-separated concurrencies to run in turn instead of --concurrency (e.g. 8,16,32,64,128)")
 	f.StringVar(&chart, "chart", "", "write a PNG chart of the first workload's flows/s and p99 against concurrency to this file")
 	f.DurationVar(&s.Config.Think, "think", 1500*time.Millisecond, "how long the device of a pollwait flow waits before it approves")
+	f.Float64Var(&s.Config.Rate, "rate", 0, "start flows at this many per second in all (open loop, to read latencies below saturation); 0: closed loops")
 	f.StringVar(&bcURL, "url", "http://localhost:8099", "backchannel's issuer (serve --dev names a loopback listener localhost)")
 	f.StringVar(&adminURL, "admin-url", "", "backchannel's admin API base URL (default --url; env BACKCHANNEL_ADMIN_URL)")
 	f.StringVar(&adminToken, "admin-token", "", "admin API token (env BACKCHANNEL_ADMIN_TOKEN)")
