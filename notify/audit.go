@@ -64,13 +64,23 @@ func errorClass(err error) string {
 	return "connection"
 }
 
-// audit appends events about row's request, in one transaction. The
-// row does not hold the user, so the request is read for it; a request
-// that is gone leaves the subject empty. A failure to record is logged
-// and does not change the delivery.
+// audit appends events about row's request, in one transaction. A
+// failure to record is logged and does not change the delivery.
 func (w *Worker) audit(ctx context.Context, log *slog.Logger, row store.Outbound, events ...auditEvent) {
 	if len(events) == 0 {
 		return
+	}
+	if err := w.Store.AppendAudit(ctx, w.auditEvents(ctx, row, events)...); err != nil {
+		log.ErrorContext(ctx, "record notification audit events", "err", err)
+	}
+}
+
+// auditEvents returns events about row's request as the store keeps
+// them. The row does not hold the user, so the request is read for it; a
+// request that is gone leaves the subject empty.
+func (w *Worker) auditEvents(ctx context.Context, row store.Outbound, events []auditEvent) []store.AuditEvent {
+	if len(events) == 0 {
+		return nil
 	}
 	ref := audit.Ref{RequestID: row.RequestID, ClientID: row.ClientID}
 	if r, err := w.Store.Request(ctx, row.RequestID); err == nil {
@@ -80,7 +90,5 @@ func (w *Worker) audit(ctx context.Context, log *slog.Logger, row store.Outbound
 	for i, e := range events {
 		out[i] = audit.Event(e.kind, e.at, ref, e.detail)
 	}
-	if err := w.Store.AppendAudit(ctx, out...); err != nil {
-		log.ErrorContext(ctx, "record notification audit events", "err", err)
-	}
+	return out
 }

@@ -476,14 +476,15 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, row store.Outboun
 	if state == store.Failed {
 		level = slog.LevelWarn
 	}
-	if err := w.Store.FinishOutbound(ctx, row.ID, state, at, lastError); err != nil {
+	// The outcome and its audit events commit together: one write.
+	events := w.auditEvents(ctx, row, append(attempt, outcomeEvent(row, state, at, result)))
+	if err := w.Store.FinishOutbound(ctx, row.ID, state, at, lastError, events...); err != nil {
 		// The lease will lapse and the row be attempted again; if another
 		// worker already finished it (ErrNotFound), there is nothing to do.
 		log.ErrorContext(ctx, "record notification outcome", "result", result, "error", lastError, "err", err)
 		w.audit(ctx, log, row, attempt...)
 		return
 	}
-	defer w.audit(ctx, log, row, append(attempt, outcomeEvent(row, state, at, result))...)
 	if lastError == "" {
 		log.Log(ctx, level, "notification "+result, "result", result)
 		return
@@ -495,9 +496,9 @@ func (w *Worker) finish(ctx context.Context, log *slog.Logger, row store.Outboun
 // records the attempt in the audit trail.
 func (w *Worker) retry(ctx context.Context, log *slog.Logger, row store.Outbound, next time.Time, lastError string, delay time.Duration, attempt ...auditEvent) {
 	w.stats.retried.Add(1)
-	defer w.audit(ctx, log, row, attempt...)
-	if err := w.Store.RetryOutbound(ctx, row.ID, next, lastError); err != nil {
+	if err := w.Store.RetryOutbound(ctx, row.ID, next, lastError, w.auditEvents(ctx, row, attempt)...); err != nil {
 		log.ErrorContext(ctx, "record notification retry", "error", lastError, "err", err)
+		w.audit(ctx, log, row, attempt...)
 		return
 	}
 	log.InfoContext(ctx, "notification retry", "result", "retry", "error", lastError, "retry_in", delay)

@@ -416,13 +416,15 @@ type Store interface {
 	// takes nothing. Rows past their ExpiresAt are claimed like the
 	// others, so that the worker can finish them as Failed.
 	ClaimOutbound(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Outbound, error)
-	// RetryOutbound schedules the next attempt of a Queued row at next and
-	// records lastError. ErrNotFound if the row is not Queued.
-	RetryOutbound(ctx context.Context, id string, next time.Time, lastError string) error
+	// RetryOutbound schedules the next attempt of a Queued row at next,
+	// records lastError and appends the audit events, in one transaction.
+	// ErrNotFound, and nothing saved, if the row is not Queued.
+	RetryOutbound(ctx context.Context, id string, next time.Time, lastError string, audit ...AuditEvent) error
 	// FinishOutbound moves a Queued row to state (Delivered or Failed) at
-	// at, records lastError, and clears its Token and Payload.
-	// ErrNotFound if the row is not Queued.
-	FinishOutbound(ctx context.Context, id string, state OutboundState, at time.Time, lastError string) error
+	// at, records lastError, clears its Token and Payload and appends the
+	// audit events, in one transaction. ErrNotFound, and nothing saved,
+	// if the row is not Queued.
+	FinishOutbound(ctx context.Context, id string, state OutboundState, at time.Time, lastError string, audit ...AuditEvent) error
 	// Outbound returns one row, for tests and operators.
 	Outbound(ctx context.Context, id string) (Outbound, error)
 	// OutboundByRequest lists a request's rows, oldest first.

@@ -71,11 +71,12 @@ func (s *Store) ClaimOutbound(ctx context.Context, now time.Time, lease time.Dur
 	return out, nil
 }
 
-// RetryOutbound schedules the next attempt of queued row id at next and
-// records lastError. It returns store.ErrNotFound if no queued row has
-// that ID.
-func (s *Store) RetryOutbound(ctx context.Context, id string, next time.Time, lastError string) error {
-	err := execOne(ctx, s.pool, `UPDATE outbox SET next_attempt_at = $1, last_error = $2
+// RetryOutbound schedules the next attempt of queued row id at next,
+// records lastError and appends the audit events, in one transaction. It
+// returns store.ErrNotFound, and saves nothing, if no queued row has that
+// ID.
+func (s *Store) RetryOutbound(ctx context.Context, id string, next time.Time, lastError string, events ...store.AuditEvent) error {
+	err := s.execWithAudit(ctx, events, `UPDATE outbox SET next_attempt_at = $1, last_error = $2
 		WHERE id = $3 AND state = $4`, timeArg(next), lastError, id, store.Queued)
 	if err != nil {
 		return fmt.Errorf("retry outbound %q: %w", id, err)
@@ -83,20 +84,42 @@ func (s *Store) RetryOutbound(ctx context.Context, id string, next time.Time, la
 	return nil
 }
 
-// FinishOutbound moves queued row id to state at at, records lastError and
-// clears the row's token and payload. It returns store.ErrNotFound if no
+// FinishOutbound moves queued row id to state at at, records lastError,
+// clears the row's token and payload and appends the audit events, in one
+// transaction. It returns store.ErrNotFound, and saves nothing, if no
 // queued row has that ID, and an error if state is neither
 // store.Delivered nor store.Failed.
-func (s *Store) FinishOutbound(ctx context.Context, id string, state store.OutboundState, at time.Time, lastError string) error {
+func (s *Store) FinishOutbound(ctx context.Context, id string, state store.OutboundState, at time.Time, lastError string, events ...store.AuditEvent) error {
 	if state != store.Delivered && state != store.Failed {
 		return fmt.Errorf("finish outbound %q: state %q is not %q or %q", id, state, store.Delivered, store.Failed)
 	}
-	err := execOne(ctx, s.pool, `UPDATE outbox SET state = $1, done_at = $2, last_error = $3, token = '', payload = NULL
+	err := s.execWithAudit(ctx, events, `UPDATE outbox SET state = $1, done_at = $2, last_error = $3, token = '', payload = NULL
 		WHERE id = $4 AND state = $5`, state, timeArg(at), lastError, id, store.Queued)
 	if err != nil {
 		return fmt.Errorf("finish outbound %q: %w", id, err)
 	}
 	return nil
+}
+
+// execWithAudit runs a statement that must change exactly one row and
+// appends events, in one transaction; with no events, the statement is
+// its own.
+func (s *Store) execWithAudit(ctx context.Context, events []store.AuditEvent, query string, args ...any) error {
+	if len(events) == 0 {
+		return execOne(ctx, s.pool, query, args...)
+	}
+	return s.inTx(ctx, func(tx pgx.Tx) error {
+		if err := execOne(ctx, tx, query, args...); err != nil {
+			return err
+		}
+		b := &pgx.Batch{}
+		for _, e := range events {
+			if err := queueAudit(b, e); err != nil {
+				return err
+			}
+		}
+		return tx.SendBatch(ctx, b).Close()
+	})
 }
 
 // Outbound returns row id, or store.ErrNotFound.

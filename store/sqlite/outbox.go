@@ -72,28 +72,40 @@ func (s *Store) ClaimOutbound(ctx context.Context, now time.Time, lease time.Dur
 	return out, nil
 }
 
-// RetryOutbound schedules the next attempt of queued row id at next and
-// records lastError. It returns store.ErrNotFound if no queued row has
-// that ID.
-func (s *Store) RetryOutbound(ctx context.Context, id string, next time.Time, lastError string) error {
-	err := execOne(ctx, s.w, `UPDATE outbox SET next_attempt_at = ?, last_error = ?
-		WHERE id = ? AND state = ?`, timeArg(next), lastError, id, store.Queued)
+// RetryOutbound schedules the next attempt of queued row id at next,
+// records lastError and appends the audit events, in one transaction. It
+// returns store.ErrNotFound, and saves nothing, if no queued row has that
+// ID.
+func (s *Store) RetryOutbound(ctx context.Context, id string, next time.Time, lastError string, events ...store.AuditEvent) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := execOne(ctx, tx, `UPDATE outbox SET next_attempt_at = ?, last_error = ?
+			WHERE id = ? AND state = ?`, timeArg(next), lastError, id, store.Queued); err != nil {
+			return err
+		}
+		return insertEffects(ctx, tx, store.Effects{Audit: events})
+	})
 	if err != nil {
 		return fmt.Errorf("retry outbound %q: %w", id, err)
 	}
 	return nil
 }
 
-// FinishOutbound moves queued row id to state at at, records lastError and
-// clears the row's token and payload. It returns store.ErrNotFound if no
+// FinishOutbound moves queued row id to state at at, records lastError,
+// clears the row's token and payload and appends the audit events, in one
+// transaction. It returns store.ErrNotFound, and saves nothing, if no
 // queued row has that ID, and an error if state is neither
 // store.Delivered nor store.Failed.
-func (s *Store) FinishOutbound(ctx context.Context, id string, state store.OutboundState, at time.Time, lastError string) error {
+func (s *Store) FinishOutbound(ctx context.Context, id string, state store.OutboundState, at time.Time, lastError string, events ...store.AuditEvent) error {
 	if state != store.Delivered && state != store.Failed {
 		return fmt.Errorf("finish outbound %q: state %q is not %q or %q", id, state, store.Delivered, store.Failed)
 	}
-	err := execOne(ctx, s.w, `UPDATE outbox SET state = ?, done_at = ?, last_error = ?, token = '', payload = NULL
-		WHERE id = ? AND state = ?`, state, timeArg(at), lastError, id, store.Queued)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := execOne(ctx, tx, `UPDATE outbox SET state = ?, done_at = ?, last_error = ?, token = '', payload = NULL
+			WHERE id = ? AND state = ?`, state, timeArg(at), lastError, id, store.Queued); err != nil {
+			return err
+		}
+		return insertEffects(ctx, tx, store.Effects{Audit: events})
+	})
 	if err != nil {
 		return fmt.Errorf("finish outbound %q: %w", id, err)
 	}

@@ -369,6 +369,29 @@ func testFinishOutbound(t *testing.T, s store.Store) {
 	wantOutbound(t, s, want)
 }
 
+// testOutboundAudit checks that RetryOutbound and FinishOutbound append
+// their audit events in their own transaction: saved with the change,
+// and not at all when there is no queued row to change.
+func testOutboundAudit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	queue(t, s, "r1", fullOutbound("o1", "r1"))
+	retried, finished := fullAudit("e1", "r1", time.Second), fullAudit("e2", "r1", 2*time.Second)
+	must(t, s.RetryOutbound(ctx, "o1", at(time.Hour), "503", retried))
+	must(t, s.FinishOutbound(ctx, "o1", store.Delivered, at(2*time.Hour), "", finished))
+	wantErr(t, "FinishOutbound of a finished row", s.FinishOutbound(ctx, "o1", store.Delivered, at(3*time.Hour), "", fullAudit("e3", "r1", 3*time.Second)), store.ErrNotFound)
+	wantErr(t, "RetryOutbound of a finished row", s.RetryOutbound(ctx, "o1", at(3*time.Hour), "", fullAudit("e4", "r1", 4*time.Second)), store.ErrNotFound)
+	got, err := s.AuditEvents(ctx, store.AuditQuery{RequestID: "r1"})
+	must(t, err)
+	if d := diff([]store.AuditEvent{retried, finished}, got); d != "" {
+		t.Errorf("audit events (-want +got):\n%s", d)
+	}
+	// An event that cannot be saved (a repeated ID) saves nothing else.
+	queue(t, s, "r2", fullOutbound("o2", "r2"))
+	err = s.FinishOutbound(ctx, "o2", store.Delivered, at(time.Hour), "", fullAudit("e1", "r2", time.Second))
+	wantErr(t, "FinishOutbound with an event ID that exists", err, store.ErrConflict)
+	wantOutbound(t, s, fullOutbound("o2", "r2"))
+}
+
 func testOutboxCanceledContext(t *testing.T, s store.Store) {
 	queue(t, s, "r1", fullOutbound("o1", "r1"))
 	ctx, cancel := context.WithCancel(t.Context())

@@ -100,6 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ClaimOutboundExactlyOnce", testClaimOutboundExactlyOnce},
 		{"RetryOutbound", testRetryOutbound},
 		{"FinishOutbound", testFinishOutbound},
+		{"OutboundOutcomeWithAudit", testOutboundAudit},
 		{"OutboxCanceledContext", testOutboxCanceledContext},
 		{"RedeemEnrolment", testRedeemEnrolment},
 		{"RedeemEnrolmentExpired", testRedeemEnrolmentExpired},
