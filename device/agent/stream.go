@@ -129,7 +129,7 @@ func (a *Agent) streamOnce(ctx context.Context, seen map[string]bool, fn func(ci
 		return false, err
 	}
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := a.http.Do(req)
+	resp, err := a.streamClient().Do(req)
 	if err != nil {
 		if ctx.Err() != nil && parent.Err() == nil {
 			err = fmt.Errorf("stream: no response within %v", idle)
@@ -234,4 +234,17 @@ func readEvents(r io.Reader, fn func(event) error) error {
 		}
 	}
 	return sc.Err()
+}
+
+// streamClient is the agent's client without its Timeout, which bounds a
+// whole response: a stream is one response that lasts for minutes, and
+// would be cut and reconnected every Timeout. The idle timer bounds it
+// instead.
+func (a *Agent) streamClient() *http.Client {
+	if a.http.Timeout == 0 {
+		return a.http
+	}
+	c := *a.http
+	c.Timeout = 0
+	return &c
 }
