@@ -61,18 +61,9 @@ func (s *Service) notification(r *store.Request, c store.Client, user store.User
 		effects.Audit = append(effects.Audit, audit.Event(audit.RequestDenied, now, audit.Of(*r), map[string]any{"reason": "the user no longer exists"}))
 		body = pushErrorBody{Error: TransactionFailed, Description: "the request could not be completed", AuthReqID: r.AuthReqID}
 	case r.State == store.Approved:
-		resp, tokens, err := s.Tokens.Issue(token.Grant{
-			Client:               c,
-			Subject:              r.Subject,
-			Scopes:               r.Scopes,
-			RequestID:            r.ID,
-			AuthTime:             r.DecidedAt,
-			ACR:                  r.ACR,
-			AMR:                  r.AMR,
-			Claims:               token.ReleasedClaims(user, r.Scopes),
-			AuthReqID:            r.AuthReqID,
-			AuthorizationDetails: r.AuthorizationDetails,
-		})
+		g := grantOf(c, *r, user)
+		g.AuthReqID = r.AuthReqID
+		resp, tokens, err := s.Tokens.Issue(g)
 		if err != nil {
 			return store.Effects{}, fmt.Errorf("issue push tokens: %w", err)
 		}

@@ -487,18 +487,9 @@ func (s *Service) answer(ctx context.Context, c store.Client, r store.Request, b
 		pollExpired bool
 	)
 	issue := func(r store.Request) (token.Response, store.Effects, error) {
-		return s.Tokens.Issue(token.Grant{
-			Client:               s.fapiIDTokenClient(c),
-			Subject:              r.Subject,
-			Scopes:               r.Scopes,
-			RequestID:            r.ID,
-			AuthTime:             r.DecidedAt,
-			ACR:                  r.ACR,
-			AMR:                  r.AMR,
-			Claims:               token.ReleasedClaims(user, r.Scopes),
-			AuthorizationDetails: r.AuthorizationDetails,
-			Binding:              bind,
-		})
+		g := grantOf(s.fapiIDTokenClient(c), r, user)
+		g.Binding = bind
+		return s.Tokens.Issue(g)
 	}
 	// Sign the tokens of an approved request before the write, not in
 	// it: the store runs its writes one at a time, and the signatures
@@ -577,6 +568,21 @@ func (s *Service) answer(ctx context.Context, c store.Client, r store.Request, b
 		return token.Response{}, outcome
 	}
 	return resp, nil
+}
+
+// grantOf is the grant of approved request r of client c to user.
+func grantOf(c store.Client, r store.Request, user store.User) token.Grant {
+	return token.Grant{
+		Client:               c,
+		Subject:              r.Subject,
+		Scopes:               r.Scopes,
+		RequestID:            r.ID,
+		AuthTime:             r.DecidedAt,
+		ACR:                  r.ACR,
+		AMR:                  r.AMR,
+		Claims:               token.ReleasedClaims(user, r.Scopes),
+		AuthorizationDetails: r.AuthorizationDetails,
+	}
 }
 
 // errNotPending stops the save of a poll's interval when the request was
