@@ -190,9 +190,12 @@ func NewClient(p Policy, timeout time.Duration) *http.Client {
 		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
-		MaxIdleConns:          100,
-		MaxIdleConnsPerHost:   8,
-		IdleConnTimeout:       90 * time.Second,
+		// A relying party may be sent a notification from every
+		// delivery slot at once (notify.concurrency, 64 by default):
+		// keep that many connections to it, not one per delivery.
+		MaxIdleConns:        256,
+		MaxIdleConnsPerHost: 64,
+		IdleConnTimeout:     90 * time.Second,
 	}
 	return &http.Client{
 		Transport: &schemeCheck{insecure: g.insecure, next: t},

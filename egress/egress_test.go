@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -350,5 +351,58 @@ func TestReadLimited(t *testing.T) {
 		if diff := cmp.Diff(tt.want, string(got)); diff != "" {
 			t.Errorf("ReadLimited(%q, %d) mismatch (-want +got):\n%s", tt.in, tt.n, diff)
 		}
+	}
+}
+
+// TestKeepsConnectionsOfConcurrentRequests checks that a host sent many
+// requests at once (a relying party's pings from every delivery slot of
+// the notification worker) keeps its connections for the next ones,
+// rather than paying a connection per request.
+func TestKeepsConnectionsOfConcurrentRequests(t *testing.T) {
+	const concurrent = 48
+	var opened atomic.Int32
+	release := make(chan struct{})
+	var arrived sync.WaitGroup
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hold" {
+			arrived.Done()
+			<-release // all requests in flight at once
+		}
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := egress.NewClient(egress.Policy{AllowInsecure: true}, 5*time.Second)
+	wave := func(path string) {
+		var wg sync.WaitGroup
+		for range concurrent {
+			wg.Go(func() {
+				resp, err := get(c, srv.URL+path)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			})
+		}
+		if path == "/hold" {
+			arrived.Wait()
+			close(release)
+		}
+		wg.Wait()
+	}
+	arrived.Add(concurrent)
+	wave("/hold")
+	first := opened.Load()
+	wave("/again")
+	wave("/again")
+	if n := opened.Load() - first; n > 0 {
+		t.Errorf("%d concurrent requests opened %d connections, then the next %d opened %d more; want them to reuse the first", concurrent, first, 2*concurrent, n)
 	}
 }
