@@ -33,6 +33,9 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if tooBig := bodyTooLarge(err); tooBig != nil {
+			return tooBig
+		}
 		return oauth.Errorf(oauth.InvalidRequest, "the body is not a valid document: %s", jsonProblem(err))
 	}
 	if dec.More() {
@@ -45,14 +48,11 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 func jsonProblem(err error) string {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
-	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &syn):
 		return fmt.Sprintf("JSON syntax error at byte %d", syn.Offset)
 	case errors.As(err, &typ):
 		return fmt.Sprintf("field %q must be %s", typ.Field, typ.Type)
-	case errors.As(err, &tooBig):
-		return "it is too large"
 	case errors.Is(err, io.EOF):
 		return "it is empty"
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
@@ -251,6 +251,10 @@ func handleCreateUser(s store.Store, now func() time.Time, log *slog.Logger) htt
 		}
 		var doc userDoc
 		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody)).Decode(&doc); err != nil || doc == nil {
+			if tooBig := bodyTooLarge(err); tooBig != nil {
+				writeError(w, r, log, tooBig)
+				return
+			}
 			writeError(w, r, log, oauth.Errorf(oauth.InvalidRequest, "the body must be a JSON object"))
 			return
 		}

@@ -138,6 +138,19 @@ func TestAdminAPI(t *testing.T) {
 			})
 		}
 	})
+	t.Run("documents over 256 KiB", func(t *testing.T) {
+		big := strings.Repeat("x", 256<<10)
+		for path, doc := range map[string]map[string]any{
+			"/clients": {"client_name": big},
+			"/users":   {"sub": "u-big", "name": big},
+		} {
+			out := s.admin(http.MethodPost, path, doc, http.StatusRequestEntityTooLarge)
+			if out["error"] != "invalid_request" {
+				t.Errorf("POST %s over the limit: error = %v, want invalid_request", path, out["error"])
+			}
+		}
+		s.admin(http.MethodGet, "/users/u-big", nil, http.StatusNotFound)
+	})
 	t.Run("clients: create, list, get, delete", func(t *testing.T) {
 		out := s.admin(http.MethodPost, "/clients", map[string]any{"client_id": "pos-1", "client_name": "Shop"}, http.StatusCreated)
 		secret, _ := out["client_secret"].(string)

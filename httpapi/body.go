@@ -13,11 +13,21 @@ import (
 func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return nil, oauth.Errorf(oauth.InvalidRequest, "the body is larger than %d bytes", limit).WithStatus(http.StatusRequestEntityTooLarge)
+		if tooBig := bodyTooLarge(err); tooBig != nil {
+			return nil, tooBig
 		}
 		return nil, oauth.Errorf(oauth.InvalidRequest, "the body could not be read").WithCause(err)
 	}
 	return body, nil
+}
+
+// bodyTooLarge returns the answer to a body cut off by
+// http.MaxBytesReader (413 invalid_request), or nil if err is another
+// error.
+func bodyTooLarge(err error) error {
+	var tooBig *http.MaxBytesError
+	if !errors.As(err, &tooBig) {
+		return nil
+	}
+	return oauth.Errorf(oauth.InvalidRequest, "the body is larger than %d bytes", tooBig.Limit).WithStatus(http.StatusRequestEntityTooLarge)
 }

@@ -28,8 +28,9 @@ func (e *endless) Read(p []byte) (int, error) {
 }
 
 // TestOversizedBodiesRefusedEarly sends each class of endpoint a body
-// far over its limit: the server answers with 413 (form and device
-// endpoints) or 400 (admin JSON) and stops reading long before the end.
+// far over its limit: the server answers with 413 (or 400 for a JSON
+// body found malformed before the limit) and stops reading long before
+// the end.
 func TestOversizedBodiesRefusedEarly(t *testing.T) {
 	f := newFlow(t, nil)
 	tests := []struct {

@@ -11,7 +11,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -64,9 +63,9 @@ func handleWebhookDecision(cb *WebhookCallback, svc *ciba.Service, st store.Stor
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxCallbackBody))
+		body, err := readLimited(w, r, maxCallbackBody)
 		if err != nil {
-			writeError(w, r, log, oauth.Errorf(oauth.InvalidRequest, "the body could not be read or is larger than %d bytes", maxCallbackBody).WithCause(err))
+			writeError(w, r, log, err)
 			return
 		}
 		if !cb.certified(r) {

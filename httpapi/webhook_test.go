@@ -194,6 +194,9 @@ func TestWebhookDecisionSummaryMismatch(t *testing.T) {
 	wantError(t, f.callback(n.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body)), http.StatusBadRequest, "invalid_request")
 	body = []byte(`{"decision":"maybe","summary":"x"}`)
 	wantError(t, f.callback(n.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body)), http.StatusBadRequest, "invalid_request")
+	// Over 16 KiB, signed or not: 413 before the signature is checked.
+	body, _ = json.Marshal(map[string]any{"decision": "approve", "summary": strings.Repeat("x", 16<<10)})
+	wantError(t, f.callback(n.RequestID, body, webhook.Sign(webhookSecret, f.clock.Now(), body)), http.StatusRequestEntityTooLarge, "invalid_request")
 }
 
 // TestWebhookPasskeyRequired: a request that needs a passkey is approved
