@@ -22,7 +22,9 @@ import (
 	"github.com/backchannel/backchannel/store"
 )
 
-const maxAdminBody = 256 << 10
+// maxJSONBody bounds a JSON document decoded by decodeJSON: the admin
+// API's documents and a device's push subscription.
+const maxJSONBody = 256 << 10
 
 // decodeJSON reads a JSON request body into v, refusing unknown fields so
 // that a typo in a document is an error rather than a silent default.
@@ -30,7 +32,7 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
 		return oauth.Errorf(oauth.InvalidRequest, "the body must be application/json")
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		if tooBig := bodyTooLarge(err); tooBig != nil {
@@ -250,7 +252,7 @@ func handleCreateUser(s store.Store, now func() time.Time, log *slog.Logger) htt
 			return
 		}
 		var doc userDoc
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAdminBody)).Decode(&doc); err != nil || doc == nil {
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody)).Decode(&doc); err != nil || doc == nil {
 			if tooBig := bodyTooLarge(err); tooBig != nil {
 				writeError(w, r, log, tooBig)
 				return

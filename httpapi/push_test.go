@@ -290,13 +290,7 @@ func (f *pushFlow) deviceCall(a *agent.Agent, method, path string, body any) (in
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	resp, err := f.Client().Do(req)
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return do(f.t, f.Client(), req)
 }
 
 func (f *pushFlow) subscribe(a *agent.Agent, b *browser) {
@@ -579,17 +573,42 @@ func TestWebPushSubscriptionErrors(t *testing.T) {
 		t.Errorf("PUT /push with padded keys = %d %s, want 204", status, body)
 	}
 
-	// Without a device proof: 401.
-	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPut, f.URL+"/device/v1/push", strings.NewReader("{}"))
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := f.Client().Do(req)
+	// The other refusals, each with its exact status and code.
+	wantRefused := func(what string, status int, body []byte, wantStatus int, wantCode string) {
+		t.Helper()
+		var e struct {
+			Error string `json:"error"`
+		}
+		json.Unmarshal(body, &e)
+		if status != wantStatus || e.Error != wantCode {
+			t.Errorf("PUT /push %s = %d %s, want %d %s", what, status, body, wantStatus, wantCode)
+		}
+	}
+	status, body := f.deviceCall(a, http.MethodPut, "/push", map[string]any{"endpoint": "https://push.example/" + strings.Repeat("a", 300<<10)})
+	wantRefused("with a body over 256 KiB", status, body, http.StatusRequestEntityTooLarge, "invalid_request")
+	req, err := a.NewRequest(t.Context(), http.MethodPut, "/push", "text/plain", strings.NewReader("{}"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("PUT /push without a proof = %d, want 401", resp.StatusCode)
+	status, body = do(t, f.Client(), req)
+	wantRefused("as text/plain", status, body, http.StatusBadRequest, "invalid_request")
+	// Without a device proof.
+	req, _ = http.NewRequestWithContext(t.Context(), http.MethodPut, f.URL+"/device/v1/push", strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	status, body = do(t, f.Client(), req)
+	wantRefused("without a proof", status, body, http.StatusUnauthorized, "invalid_token")
+}
+
+// do sends req and returns the status and body of the answer.
+func do(t *testing.T, hc *http.Client, req *http.Request) (int, []byte) {
+	t.Helper()
+	resp, err := hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }
 
 // TestWebPushOff: without a VAPID key the push calls do not exist.

@@ -16,6 +16,18 @@ func enrol(t *testing.T, s store.Store, code, sub string, d store.Device) {
 	must(t, s.RedeemEnrolment(t.Context(), hash(code), t0, d))
 }
 
+// enrolTwo enrols two devices of alice, d1 then d2 a second later, and
+// returns them as stored.
+func enrolTwo(t *testing.T, s store.Store) (d1, d2 store.Device) {
+	t.Helper()
+	d1, d2 = fullDevice("d1"), fullDevice("d2")
+	d1.RevokedAt, d2.RevokedAt = time.Time{}, time.Time{}
+	d2.CreatedAt = d1.CreatedAt.Add(time.Second)
+	enrol(t, s, "code1", "alice", d1)
+	enrol(t, s, "code2", "alice", d2)
+	return d1, d2
+}
+
 func testRedeemEnrolment(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	must(t, s.CreateEnrolment(ctx, fullEnrolment("code", "alice")))
@@ -142,11 +154,7 @@ func testDevices(t *testing.T, s store.Store) {
 
 func testRevokeDevice(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	d1, d2 := fullDevice("d1"), fullDevice("d2")
-	d1.RevokedAt, d2.RevokedAt = time.Time{}, time.Time{}
-	d2.CreatedAt = d1.CreatedAt.Add(time.Second)
-	enrol(t, s, "code1", "alice", d1)
-	enrol(t, s, "code2", "alice", d2)
+	d1, d2 := enrolTwo(t, s)
 
 	must(t, s.RevokeDevice(ctx, "d1", at(3*time.Hour)))
 	want := d1

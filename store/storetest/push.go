@@ -17,11 +17,7 @@ func pushSubscription(endpoint string) store.PushSubscription {
 
 func testPushSubscription(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	d1, d2 := fullDevice("d1"), fullDevice("d2")
-	d1.RevokedAt, d2.RevokedAt = time.Time{}, time.Time{}
-	d2.CreatedAt = d1.CreatedAt.Add(time.Second)
-	enrol(t, s, "code1", "alice", d1)
-	enrol(t, s, "code2", "alice", d2)
+	d1, d2 := enrolTwo(t, s)
 
 	p1 := pushSubscription("https://push.example/1")
 	must(t, s.SetPushSubscription(ctx, "d1", p1))
